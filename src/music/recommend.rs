@@ -1,0 +1,390 @@
+//! Picks the next song for an emotion: centred cosine similarity on (valence, energy),
+//! plus listener feedback, minus recent repeats, sampled among the top k.
+//!
+//! Why centred: raw [0,1] vectors all point into one quadrant, so (0.1, 0.1) and (0.9, 0.9)
+//! have cosine 1. Mapping both axes to [-1, 1] first puts "neutral" at the origin and makes
+//! the angle mean "which way from neutral" (the circumplex model, Russell 1980).
+//!
+//! Two deliberate special cases:
+//! - A target near the origin (neutral) has no meaningful direction; within `CENTRE_RADIUS`
+//!   the score blends from cosine toward proximity (1 - distance / max distance), so neutral
+//!   prefers tracks near the middle instead of a random direction.
+//! - A track without features scores as a track at the origin would for the target
+//!   (similarity 0 against a directional target), so an unanalysed library still plays,
+//!   but any track known to fit ranks above it and any known to clash below it.
+
+use crate::config::{Strategy, Target};
+use crate::emotion::Emotion;
+use crate::music::library::{Candidate, Features, Feedback};
+use std::collections::{HashMap, HashSet};
+
+/// Below this length (in centred units) a target's direction is not trusted.
+pub const CENTRE_RADIUS: f32 = 0.5;
+
+/// How far along the uplift path each song goes (songs until fully uplifted).
+pub const UPLIFT_SONGS: f32 = 4.0;
+
+/// Where `uplift` leads a negative mood: calm, then gently positive.
+pub const UPLIFT_GOAL: Target = Target {
+    valence: 0.75,
+    energy: 0.5,
+};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    pub top_k: usize,
+    pub temperature: f32,
+    pub feedback_weight: f32,
+}
+
+/// One ranked candidate with every term of its score, for `recommend --explain`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    pub index: usize,
+    pub score: f32,
+    pub similarity: f32,
+    pub feedback: f32,
+    pub why: String,
+}
+
+fn centred(v: f32, e: f32) -> (f32, f32) {
+    (2.0 * v - 1.0, 2.0 * e - 1.0)
+}
+
+/// Similarity of a track to a target in [-1, 1] (see the module docs).
+pub fn similarity(target: Target, f: Option<&Features>) -> f32 {
+    let (tx, ty) = centred(target.valence, target.energy);
+    let (x, y) = f.map_or((0.0, 0.0), |f| centred(f.valence, f.energy));
+    let tn = (tx * tx + ty * ty).sqrt();
+    let n = (x * x + y * y).sqrt();
+    let cosine = if tn > 1e-6 && n > 1e-6 {
+        (tx * x + ty * y) / (tn * n)
+    } else {
+        0.0
+    };
+    // Max distance between two points of [-1,1]^2 is 2√2; map proximity to [-1, 1].
+    let proximity = 1.0 - 2.0 * ((tx - x).hypot(ty - y) / (2.0 * std::f32::consts::SQRT_2));
+    let w = (tn / CENTRE_RADIUS).min(1.0);
+    w * cosine + (1.0 - w) * proximity
+}
+
+/// The feedback term in [-weight, weight]: likes count most; "not for this mood" and
+/// skips push down; songs played to the end nudge up.
+pub fn feedback_term(fb: Option<&Feedback>, weight: f32) -> f32 {
+    let Some(fb) = fb else { return 0.0 };
+    let raw = fb.likes as f32 - 1.5 * fb.not_for_mood as f32 - 0.5 * fb.skips as f32
+        + 0.1 * fb.finished as f32;
+    weight * (raw / 2.0).tanh()
+}
+
+/// The target for an emotion under a strategy, `songs` songs after the mood was accepted.
+/// Uplift follows the iso principle of music therapy: meet the mood, then move it.
+pub fn strategy_target(strategy: Strategy, emotion: Emotion, mood: Target, songs: u32) -> Target {
+    let negative = matches!(
+        emotion,
+        Emotion::Sad | Emotion::Angry | Emotion::Fear | Emotion::Disgust
+    );
+    if strategy == Strategy::Match || !negative {
+        return mood;
+    }
+    let t = (songs as f32 / UPLIFT_SONGS).min(1.0);
+    Target {
+        valence: mood.valence + (UPLIFT_GOAL.valence - mood.valence) * t,
+        energy: mood.energy + (UPLIFT_GOAL.energy - mood.energy) * t,
+    }
+}
+
+/// Scores every candidate not played recently and returns the best `keep`, best first.
+pub fn rank(
+    candidates: &[Candidate],
+    target: Target,
+    feedback: &HashMap<i64, Feedback>,
+    recent: &HashSet<i64>,
+    p: &Params,
+    keep: usize,
+) -> Vec<Scored> {
+    let mut out = score_all(candidates, target, feedback, Some(recent), p);
+    if out.is_empty() {
+        // Everything was played recently (a tiny library): repeat rather than fall silent.
+        out = score_all(candidates, target, feedback, None, p);
+    }
+    let order = |a: &Scored, b: &Scored| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index));
+    // Partial selection first: a pick at 100 000 tracks needs only the top k sorted.
+    if keep > 0 && keep < out.len() {
+        out.select_nth_unstable_by(keep - 1, order);
+        out.truncate(keep);
+    }
+    out.sort_unstable_by(order);
+    out
+}
+
+fn score_all(
+    candidates: &[Candidate],
+    target: Target,
+    feedback: &HashMap<i64, Feedback>,
+    recent: Option<&HashSet<i64>>,
+    p: &Params,
+) -> Vec<Scored> {
+    let mut out = Vec::with_capacity(candidates.len());
+    for (index, c) in candidates.iter().enumerate() {
+        if recent.is_some_and(|r| r.contains(&c.id)) {
+            continue;
+        }
+        let similarity = similarity(target, c.features.as_ref());
+        let fb = feedback.get(&c.id);
+        let feedback = feedback_term(fb, p.feedback_weight);
+        let why = match (&c.features, fb) {
+            (None, _) => "no features (scored as neutral)".to_string(),
+            (Some(f), None) => format!("v={:.2} e={:.2}", f.valence, f.energy),
+            (Some(f), Some(fb)) => format!(
+                "v={:.2} e={:.2}; {} likes, {} not-for-mood, {} skips, {} finished",
+                f.valence, f.energy, fb.likes, fb.not_for_mood, fb.skips, fb.finished
+            ),
+        };
+        out.push(Scored {
+            index,
+            score: similarity + feedback,
+            similarity,
+            feedback,
+            why,
+        });
+    }
+    out
+}
+
+/// Chooses among the first `top_k` of a ranking: softmax over score / temperature
+/// (temperature 0 = always the best). Returns an index into `ranked`.
+pub fn sample(ranked: &[Scored], p: &Params, rng: &mut Rng) -> Option<usize> {
+    let k = p.top_k.max(1).min(ranked.len());
+    if k == 0 {
+        return None;
+    }
+    if p.temperature <= 0.0 || k == 1 {
+        return Some(0);
+    }
+    let best = ranked[0].score;
+    let weights: Vec<f32> = ranked[..k]
+        .iter()
+        .map(|s| ((s.score - best) / p.temperature).exp())
+        .collect();
+    let mut x = rng.next_f32() * weights.iter().sum::<f32>();
+    for (i, w) in weights.iter().enumerate() {
+        if x < *w {
+            return Some(i);
+        }
+        x -= w;
+    }
+    Some(k - 1)
+}
+
+/// SplitMix64: tiny, seedable, and the same on every platform (picks are reproducible).
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn next_f32(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn track(id: i64, v: f32, e: f32) -> Candidate {
+        Candidate {
+            id,
+            path: format!("/m/{id}.flac").into(),
+            title: None,
+            artist: None,
+            features: Some(Features {
+                valence: v,
+                energy: e,
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn params() -> Params {
+        Params {
+            top_k: 1,
+            temperature: 0.0,
+            feedback_weight: 0.5,
+        }
+    }
+
+    fn best(c: &[Candidate], t: Target, fb: &HashMap<i64, Feedback>, recent: &HashSet<i64>) -> i64 {
+        c[rank(c, t, fb, recent, &params(), usize::MAX)[0].index].id
+    }
+
+    #[test]
+    fn centred_cosine_separates_what_raw_cosine_cannot() {
+        // Raw cosine of (0.1,0.1) and (0.9,0.9) against a happy target (0.85, 0.7) is nearly
+        // equal (same direction from 0), so raw cosine would pick either; centred cosine
+        // must pick the bright one and put the dark one last.
+        let happy = Target {
+            valence: 0.85,
+            energy: 0.7,
+        };
+        let raw = |v: f32, e: f32| {
+            (happy.valence * v + happy.energy * e)
+                / (happy.valence.hypot(happy.energy) * v.hypot(e))
+        };
+        assert!((raw(0.1, 0.1) - raw(0.9, 0.9)).abs() < 1e-6);
+        let lib = vec![track(1, 0.1, 0.1), track(2, 0.9, 0.9), track(3, 0.5, 0.5)];
+        let r = rank(
+            &lib,
+            happy,
+            &HashMap::new(),
+            &HashSet::new(),
+            &params(),
+            usize::MAX,
+        );
+        let order: Vec<i64> = r.iter().map(|s| lib[s.index].id).collect();
+        assert_eq!(order, vec![2, 3, 1]);
+        assert!(r[0].similarity > 0.9 && r[2].similarity < -0.9);
+        let sad = Target {
+            valence: 0.15,
+            energy: 0.25,
+        };
+        assert_eq!(best(&lib, sad, &HashMap::new(), &HashSet::new()), 1);
+    }
+
+    #[test]
+    fn neutral_prefers_tracks_near_the_middle_and_unanalysed_tracks_rank_between() {
+        let neutral = Target {
+            valence: 0.55,
+            energy: 0.45,
+        };
+        let lib = vec![
+            track(1, 0.95, 0.05),
+            track(2, 0.52, 0.47),
+            track(3, 0.05, 0.95),
+        ];
+        assert_eq!(best(&lib, neutral, &HashMap::new(), &HashSet::new()), 2);
+        let happy = Target {
+            valence: 0.85,
+            energy: 0.7,
+        };
+        let mut unknown = track(4, 0.0, 0.0);
+        unknown.features = None;
+        let lib = vec![track(1, 0.1, 0.1), unknown, track(3, 0.9, 0.8)];
+        let r = rank(
+            &lib,
+            happy,
+            &HashMap::new(),
+            &HashSet::new(),
+            &params(),
+            usize::MAX,
+        );
+        assert_eq!(
+            r.iter().map(|s| lib[s.index].id).collect::<Vec<_>>(),
+            vec![3, 4, 1]
+        );
+        assert!(r[1].why.contains("no features"));
+    }
+
+    #[test]
+    fn no_repeat_window_is_honoured_until_nothing_else_is_left() {
+        let happy = Target {
+            valence: 0.85,
+            energy: 0.7,
+        };
+        let lib = vec![track(1, 0.9, 0.8), track(2, 0.8, 0.7), track(3, 0.2, 0.2)];
+        let recent: HashSet<i64> = [1].into();
+        assert_eq!(best(&lib, happy, &HashMap::new(), &recent), 2);
+        let recent: HashSet<i64> = [1, 2, 3].into();
+        assert_eq!(best(&lib, happy, &HashMap::new(), &recent), 1);
+    }
+
+    #[test]
+    fn likes_raise_and_skips_lower_a_track() {
+        let happy = Target {
+            valence: 0.85,
+            energy: 0.7,
+        };
+        let lib = vec![track(1, 0.9, 0.75), track(2, 0.8, 0.75)];
+        assert_eq!(best(&lib, happy, &HashMap::new(), &HashSet::new()), 1);
+        let liked: HashMap<i64, Feedback> = [(
+            2,
+            Feedback {
+                likes: 2,
+                ..Default::default()
+            },
+        )]
+        .into();
+        assert_eq!(best(&lib, happy, &liked, &HashSet::new()), 2);
+        let skipped: HashMap<i64, Feedback> = [(
+            1,
+            Feedback {
+                skips: 3,
+                ..Default::default()
+            },
+        )]
+        .into();
+        assert_eq!(best(&lib, happy, &skipped, &HashSet::new()), 2);
+    }
+
+    #[test]
+    fn uplift_moves_a_sad_target_toward_the_goal_and_leaves_happy_alone() {
+        let sad = Target {
+            valence: 0.15,
+            energy: 0.25,
+        };
+        let t0 = strategy_target(Strategy::Uplift, Emotion::Sad, sad, 0);
+        let t2 = strategy_target(Strategy::Uplift, Emotion::Sad, sad, 2);
+        let t9 = strategy_target(Strategy::Uplift, Emotion::Sad, sad, 9);
+        assert_eq!(t0, sad);
+        assert!(t2.valence > sad.valence && t2.valence < UPLIFT_GOAL.valence);
+        assert_eq!(t9, UPLIFT_GOAL);
+        assert_eq!(strategy_target(Strategy::Match, Emotion::Sad, sad, 9), sad);
+        let happy = Target {
+            valence: 0.85,
+            energy: 0.7,
+        };
+        assert_eq!(
+            strategy_target(Strategy::Uplift, Emotion::Happy, happy, 9),
+            happy
+        );
+    }
+
+    #[test]
+    fn sampling_is_deterministic_under_a_seed_and_stays_in_the_top_k() {
+        let lib: Vec<Candidate> = (0..50)
+            .map(|i| track(i, i as f32 / 50.0, i as f32 / 50.0))
+            .collect();
+        let happy = Target {
+            valence: 0.85,
+            energy: 0.7,
+        };
+        let p = Params {
+            top_k: 5,
+            temperature: 0.5,
+            feedback_weight: 0.0,
+        };
+        let r = rank(&lib, happy, &HashMap::new(), &HashSet::new(), &p, 5);
+        let picks = |seed| {
+            let mut rng = Rng::new(seed);
+            (0..200)
+                .map(|_| sample(&r, &p, &mut rng).unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(picks(7), picks(7));
+        assert_ne!(picks(7), picks(8));
+        let seen: HashSet<usize> = picks(7).into_iter().collect();
+        assert!(seen.iter().all(|&i| i < 5) && seen.len() > 1);
+    }
+}
