@@ -175,8 +175,6 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
     });
     let mut engine = Engine::new(cfg, lib, Duration::ZERO, opts.seed, say)?;
     let mut mixer = Mixer::new(DEFAULT_FORMAT.0, DEFAULT_FORMAT.1);
-    mixer.set_volume(engine.config().audio.volume);
-    mixer.set_fade(engine.config().audio.fade);
     let mut out: Box<dyn AudioOutput> = match &opts.play {
         Some(device) => open_output_with_format(device, DEFAULT_FORMAT)?,
         None => Box::new(WavOutput::create(&opts.out, DEFAULT_FORMAT)?),

@@ -228,13 +228,17 @@ fn run(cli: Cli) -> Result<u8> {
             let ranked = picker
                 .ranking(&lib, &cfg, emotion, songs, count)
                 .context("ranking the library")?;
-            for (i, s) in ranked.iter().take(count).enumerate() {
-                let c = picker.candidate(s.index);
-                print!("{:>3}. {:+.3}  {}", i + 1, s.score, c.label());
+            for s in &ranked {
+                print!(
+                    "{:>3}. {:+.3}  {}",
+                    s.rank + 1,
+                    s.scored.score,
+                    s.track.label()
+                );
                 if explain {
                     print!(
                         "\n       similarity {:+.3} + feedback {:+.3}: {}",
-                        s.similarity, s.feedback, s.why
+                        s.scored.similarity, s.scored.feedback, s.why
                     );
                 }
                 println!();

@@ -26,6 +26,8 @@ pub trait Deck {
     fn toggle_pause(&mut self);
     fn tone(&mut self, tone: Tone);
     fn position(&self) -> Option<(i64, Duration)>;
+    /// Volume (0-1) and the fade used for skips and cuts.
+    fn set_audio(&mut self, volume: f32, fade: Duration);
 }
 
 impl Deck for Player {
@@ -48,6 +50,10 @@ impl Deck for Player {
     fn position(&self) -> Option<(i64, Duration)> {
         Player::position(self)
     }
+    fn set_audio(&mut self, volume: f32, fade: Duration) {
+        self.set_volume(volume);
+        self.set_fade(fade);
+    }
 }
 
 impl Deck for Mixer {
@@ -68,6 +74,10 @@ impl Deck for Mixer {
     }
     fn position(&self) -> Option<(i64, Duration)> {
         Mixer::current(self)
+    }
+    fn set_audio(&mut self, volume: f32, fade: Duration) {
+        self.set_volume(volume);
+        self.set_fade(fade);
     }
 }
 
@@ -148,8 +158,9 @@ impl Engine {
     }
 
     /// Applies a reloaded config (debounce, targets, strategy, volume take effect at once).
-    pub fn set_config(&mut self, cfg: Config) {
+    pub fn set_config(&mut self, cfg: Config, deck: &mut dyn Deck) {
         self.debouncer.set_config(cfg.debounce.clone());
+        deck.set_audio(cfg.audio.volume, cfg.audio.fade);
         self.cfg = cfg;
     }
 
@@ -157,8 +168,9 @@ impl Engine {
         (self.say)(now.saturating_sub(self.started_at), text);
     }
 
-    /// Starts playing if nothing is.
+    /// Sets the deck up from the config and starts playing.
     pub fn start(&mut self, now: Duration, deck: &mut dyn Deck) -> Result<(), LibraryError> {
+        deck.set_audio(self.cfg.audio.volume, self.cfg.audio.fade);
         if self.playing.is_none() {
             self.play_next(now, deck)?;
         }
@@ -347,7 +359,7 @@ impl Engine {
                     pick.scored.score,
                     pick.scored.similarity,
                     pick.scored.feedback,
-                    pick.scored.why
+                    pick.why
                 ),
             );
             self.playing = Some(NowPlaying {

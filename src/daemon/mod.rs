@@ -250,7 +250,7 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
                     Request::Status => Response::Status(engine.status(now(), &player)),
                     Request::Reload => match reload(&cfg) {
                         Ok(new) => {
-                            apply(&mut engine, &player, &new);
+                            apply(&mut engine, &mut player, &new);
                             cfg = new;
                             Response::Ok
                         }
@@ -263,7 +263,7 @@ pub fn run(opts: RunOptions) -> Result<(), DaemonError> {
             }
             Ok(Event::Signal(signal_hook::consts::SIGHUP)) => match reload(&cfg) {
                 Ok(new) => {
-                    apply(&mut engine, &player, &new);
+                    apply(&mut engine, &mut player, &new);
                     cfg = new;
                     log::info!("config reloaded");
                 }
@@ -300,16 +300,14 @@ fn reload(cfg: &Config) -> Result<Config, DaemonError> {
     }
 }
 
-fn apply(engine: &mut Engine, player: &Player, new: &Config) {
-    player.set_volume(new.audio.volume);
-    player.set_fade(new.audio.fade);
+fn apply(engine: &mut Engine, player: &mut Player, new: &Config) {
     if new.paths != engine.config().paths
         || new.gpio != engine.config().gpio
         || new.camera != engine.config().camera
     {
         log::warn!("paths, gpio and camera changes take effect after a restart (systemctl restart moodbox)");
     }
-    engine.set_config(new.clone());
+    engine.set_config(new.clone(), player);
 }
 
 /// The state folder's control socket for a config.

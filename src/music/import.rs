@@ -31,11 +31,22 @@ pub struct ImportReport {
     pub malformed: Vec<(u64, String)>,
 }
 
-/// Lowercase, drop "feat./ft./featuring …" and bracketed parts, keep only letters and digits,
-/// collapse spaces: "Daft Punk (feat. Pharrell)" and "daft punk" match.
+/// Words that mark a " - …" title suffix as an edition of the same song.
+const EDITION_WORDS: &[&str] = &[
+    "remaster", "version", "edit", "mix", "live", "mono", "stereo", "deluxe", "single",
+];
+
+/// Lowercase, drop "feat./ft./featuring …", bracketed parts and edition suffixes
+/// (" - Remastered 2011"), keep only letters and digits, collapse spaces:
+/// "Get Lucky (feat. Pharrell)" and "get lucky" match.
 pub fn normalise(s: &str) -> String {
     let lower = s.to_lowercase();
     let mut cut = lower.as_str();
+    if let Some(i) = cut.rfind(" - ") {
+        if EDITION_WORDS.iter().any(|w| cut[i..].contains(w)) {
+            cut = &cut[..i];
+        }
+    }
     for marker in [
         " feat.",
         " feat ",
@@ -275,7 +286,11 @@ mod tests {
             normalise("Get Lucky (feat. Pharrell Williams)"),
             "get lucky"
         );
-        assert_eq!(normalise("GET LUCKY - Radio Edit"), "get lucky radio edit");
+        assert_eq!(normalise("GET LUCKY - Radio Edit"), "get lucky");
+        assert_eq!(
+            normalise("Time - Pink Floyd tribute"),
+            "time pink floyd tribute"
+        );
         assert_eq!(
             normalise("Don't Stop Me Now ft. Someone"),
             "don t stop me now"

@@ -4,13 +4,13 @@ use crate::config::Config;
 use crate::emotion::Emotion;
 use crate::music::library::{Candidate, Library, LibraryError};
 use crate::music::recommend::{self, Params, Rng, Scored};
-use std::collections::HashSet;
 
-/// A chosen track and how it scored.
+/// A ranked track, how it scored, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pick {
     pub track: Candidate,
     pub scored: Scored,
+    pub why: String,
     /// Rank among all candidates (0 = best).
     pub rank: usize,
 }
@@ -55,22 +55,33 @@ impl Picker {
         emotion: Emotion,
         songs: u32,
         keep: usize,
-    ) -> Result<Vec<Scored>, LibraryError> {
+    ) -> Result<Vec<Pick>, LibraryError> {
         let target =
             recommend::strategy_target(cfg.recommend.strategy, emotion, cfg.target(emotion), songs);
-        let recent: HashSet<i64> = lib
-            .recent_tracks(cfg.recommend.no_repeat)?
-            .into_iter()
-            .collect();
+        let recent = lib.recent_tracks(cfg.recommend.no_repeat)?;
         let feedback = lib.feedback(emotion)?;
-        Ok(recommend::rank(
+        let ranked = recommend::rank(
             &self.candidates,
             target,
             &feedback,
             &recent,
             &params(cfg),
             keep,
-        ))
+        );
+        Ok(ranked
+            .into_iter()
+            .enumerate()
+            .map(|(rank, scored)| {
+                let track = self.candidates[scored.index].clone();
+                let why = recommend::explain(&track, feedback.get(&track.id));
+                Pick {
+                    track,
+                    scored,
+                    why,
+                    rank,
+                }
+            })
+            .collect())
     }
 
     pub fn pick(
@@ -80,18 +91,9 @@ impl Picker {
         emotion: Emotion,
         songs: u32,
     ) -> Result<Option<Pick>, LibraryError> {
-        let ranked = self.ranking(lib, cfg, emotion, songs, cfg.recommend.top_k)?;
-        Ok(
-            recommend::sample(&ranked, &params(cfg), &mut self.rng).map(|rank| Pick {
-                track: self.candidates[ranked[rank].index].clone(),
-                scored: ranked[rank].clone(),
-                rank,
-            }),
-        )
-    }
-
-    pub fn candidate(&self, index: usize) -> &Candidate {
-        &self.candidates[index]
+        let mut ranked = self.ranking(lib, cfg, emotion, songs, cfg.recommend.top_k)?;
+        let scores: Vec<Scored> = ranked.iter().map(|p| p.scored.clone()).collect();
+        Ok(recommend::sample(&scores, &params(cfg), &mut self.rng).map(|i| ranked.swap_remove(i)))
     }
 }
 

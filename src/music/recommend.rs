@@ -44,7 +44,18 @@ pub struct Scored {
     pub score: f32,
     pub similarity: f32,
     pub feedback: f32,
-    pub why: String,
+}
+
+/// The features and feedback behind a score, in words (computed only for shown picks).
+pub fn explain(c: &Candidate, fb: Option<&Feedback>) -> String {
+    match (&c.features, fb) {
+        (None, _) => "no features (scored as neutral)".to_string(),
+        (Some(f), None) => format!("v={:.2} e={:.2}", f.valence, f.energy),
+        (Some(f), Some(fb)) => format!(
+            "v={:.2} e={:.2}; {} likes, {} not-for-mood, {} skips, {} finished",
+            f.valence, f.energy, fb.likes, fb.not_for_mood, fb.skips, fb.finished
+        ),
+    }
 }
 
 fn centred(v: f32, e: f32) -> (f32, f32) {
@@ -94,20 +105,39 @@ pub fn strategy_target(strategy: Strategy, emotion: Emotion, mood: Target, songs
     }
 }
 
-/// Scores every candidate not played recently and returns the best `keep`, best first.
+/// How much worse a fresh song may fit than a recently played one before the no-repeat
+/// window gives way (similarity units, range [-1, 1]).
+pub const REPEAT_TOLERANCE: f32 = 0.5;
+
+/// Scores the candidates and returns the best `keep`, best first, leaving out tracks among
+/// `recent` (track ids, newest first). When that would leave only songs that fit far worse
+/// (a small library, or few songs for this mood), the window shrinks to its newest half
+/// until a fitting song is free: a repeat beats the wrong mood.
 pub fn rank(
     candidates: &[Candidate],
     target: Target,
     feedback: &HashMap<i64, Feedback>,
-    recent: &HashSet<i64>,
+    recent: &[i64],
     p: &Params,
     keep: usize,
 ) -> Vec<Scored> {
-    let mut out = score_all(candidates, target, feedback, Some(recent), p);
-    if out.is_empty() {
-        // Everything was played recently (a tiny library): repeat rather than fall silent.
-        out = score_all(candidates, target, feedback, None, p);
-    }
+    let all = score_all(candidates, target, feedback, p);
+    let best_fit = |s: &mut dyn Iterator<Item = &Scored>| {
+        s.map(|s| s.similarity).fold(f32::NEG_INFINITY, f32::max)
+    };
+    let overall = best_fit(&mut all.iter());
+    let mut window = recent.len();
+    let mut out = loop {
+        let excluded: HashSet<i64> = recent[..window].iter().copied().collect();
+        let free = |s: &&Scored| !excluded.contains(&candidates[s.index].id);
+        if window == 0 || best_fit(&mut all.iter().filter(free)) >= overall - REPEAT_TOLERANCE {
+            break all
+                .into_iter()
+                .filter(|s| !excluded.contains(&candidates[s.index].id))
+                .collect::<Vec<_>>();
+        }
+        window /= 2;
+    };
     let order = |a: &Scored, b: &Scored| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index));
     // Partial selection first: a pick at 100 000 tracks needs only the top k sorted.
     if keep > 0 && keep < out.len() {
@@ -122,31 +152,17 @@ fn score_all(
     candidates: &[Candidate],
     target: Target,
     feedback: &HashMap<i64, Feedback>,
-    recent: Option<&HashSet<i64>>,
     p: &Params,
 ) -> Vec<Scored> {
     let mut out = Vec::with_capacity(candidates.len());
     for (index, c) in candidates.iter().enumerate() {
-        if recent.is_some_and(|r| r.contains(&c.id)) {
-            continue;
-        }
         let similarity = similarity(target, c.features.as_ref());
-        let fb = feedback.get(&c.id);
-        let feedback = feedback_term(fb, p.feedback_weight);
-        let why = match (&c.features, fb) {
-            (None, _) => "no features (scored as neutral)".to_string(),
-            (Some(f), None) => format!("v={:.2} e={:.2}", f.valence, f.energy),
-            (Some(f), Some(fb)) => format!(
-                "v={:.2} e={:.2}; {} likes, {} not-for-mood, {} skips, {} finished",
-                f.valence, f.energy, fb.likes, fb.not_for_mood, fb.skips, fb.finished
-            ),
-        };
+        let feedback = feedback_term(feedback.get(&c.id), p.feedback_weight);
         out.push(Scored {
             index,
             score: similarity + feedback,
             similarity,
             feedback,
-            why,
         });
     }
     out
@@ -226,7 +242,7 @@ mod tests {
         }
     }
 
-    fn best(c: &[Candidate], t: Target, fb: &HashMap<i64, Feedback>, recent: &HashSet<i64>) -> i64 {
+    fn best(c: &[Candidate], t: Target, fb: &HashMap<i64, Feedback>, recent: &[i64]) -> i64 {
         c[rank(c, t, fb, recent, &params(), usize::MAX)[0].index].id
     }
 
@@ -245,14 +261,7 @@ mod tests {
         };
         assert!((raw(0.1, 0.1) - raw(0.9, 0.9)).abs() < 1e-6);
         let lib = vec![track(1, 0.1, 0.1), track(2, 0.9, 0.9), track(3, 0.5, 0.5)];
-        let r = rank(
-            &lib,
-            happy,
-            &HashMap::new(),
-            &HashSet::new(),
-            &params(),
-            usize::MAX,
-        );
+        let r = rank(&lib, happy, &HashMap::new(), &[], &params(), usize::MAX);
         let order: Vec<i64> = r.iter().map(|s| lib[s.index].id).collect();
         assert_eq!(order, vec![2, 3, 1]);
         assert!(r[0].similarity > 0.9 && r[2].similarity < -0.9);
@@ -260,7 +269,7 @@ mod tests {
             valence: 0.15,
             energy: 0.25,
         };
-        assert_eq!(best(&lib, sad, &HashMap::new(), &HashSet::new()), 1);
+        assert_eq!(best(&lib, sad, &HashMap::new(), &[]), 1);
     }
 
     #[test]
@@ -274,7 +283,7 @@ mod tests {
             track(2, 0.52, 0.47),
             track(3, 0.05, 0.95),
         ];
-        assert_eq!(best(&lib, neutral, &HashMap::new(), &HashSet::new()), 2);
+        assert_eq!(best(&lib, neutral, &HashMap::new(), &[]), 2);
         let happy = Target {
             valence: 0.85,
             energy: 0.7,
@@ -282,19 +291,12 @@ mod tests {
         let mut unknown = track(4, 0.0, 0.0);
         unknown.features = None;
         let lib = vec![track(1, 0.1, 0.1), unknown, track(3, 0.9, 0.8)];
-        let r = rank(
-            &lib,
-            happy,
-            &HashMap::new(),
-            &HashSet::new(),
-            &params(),
-            usize::MAX,
-        );
+        let r = rank(&lib, happy, &HashMap::new(), &[], &params(), usize::MAX);
         assert_eq!(
             r.iter().map(|s| lib[s.index].id).collect::<Vec<_>>(),
             vec![3, 4, 1]
         );
-        assert!(r[1].why.contains("no features"));
+        assert!(explain(&lib[r[1].index], None).contains("no features"));
     }
 
     #[test]
@@ -304,10 +306,13 @@ mod tests {
             energy: 0.7,
         };
         let lib = vec![track(1, 0.9, 0.8), track(2, 0.8, 0.7), track(3, 0.2, 0.2)];
-        let recent: HashSet<i64> = [1].into();
-        assert_eq!(best(&lib, happy, &HashMap::new(), &recent), 2);
-        let recent: HashSet<i64> = [1, 2, 3].into();
-        assert_eq!(best(&lib, happy, &HashMap::new(), &recent), 1);
+        // Track 2 fits happy best; played last, track 1 takes its place.
+        assert_eq!(best(&lib, happy, &HashMap::new(), &[2]), 1);
+        // With both happy songs recent, the dark one is no substitute: the window gives way.
+        assert_eq!(best(&lib, happy, &HashMap::new(), &[2, 1]), 1);
+        // All three played: the window shrinks to the newest, so the older two come back.
+        assert_eq!(best(&lib, happy, &HashMap::new(), &[2, 1, 3]), 1);
+        assert_eq!(best(&lib, happy, &HashMap::new(), &[3, 1, 2]), 2);
     }
 
     #[test]
@@ -317,7 +322,7 @@ mod tests {
             energy: 0.7,
         };
         let lib = vec![track(1, 0.9, 0.75), track(2, 0.8, 0.75)];
-        assert_eq!(best(&lib, happy, &HashMap::new(), &HashSet::new()), 1);
+        assert_eq!(best(&lib, happy, &HashMap::new(), &[]), 1);
         let liked: HashMap<i64, Feedback> = [(
             2,
             Feedback {
@@ -326,7 +331,7 @@ mod tests {
             },
         )]
         .into();
-        assert_eq!(best(&lib, happy, &liked, &HashSet::new()), 2);
+        assert_eq!(best(&lib, happy, &liked, &[]), 2);
         let skipped: HashMap<i64, Feedback> = [(
             1,
             Feedback {
@@ -335,7 +340,7 @@ mod tests {
             },
         )]
         .into();
-        assert_eq!(best(&lib, happy, &skipped, &HashSet::new()), 2);
+        assert_eq!(best(&lib, happy, &skipped, &[]), 2);
     }
 
     #[test]
@@ -375,7 +380,7 @@ mod tests {
             temperature: 0.5,
             feedback_weight: 0.0,
         };
-        let r = rank(&lib, happy, &HashMap::new(), &HashSet::new(), &p, 5);
+        let r = rank(&lib, happy, &HashMap::new(), &[], &p, 5);
         let picks = |seed| {
             let mut rng = Rng::new(seed);
             (0..200)

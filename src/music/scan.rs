@@ -262,6 +262,9 @@ fn read_track(
     };
     let duration = props.duration();
     let custom = probe_playable(path, duration)?;
+    if format == "mp3" && mp3_ends_mid_frame(path, size)? {
+        return Err("truncated: the last MP3 frame is cut off (interrupted copy?)".into());
+    }
     let meta = TrackMeta {
         path: path.to_path_buf(),
         title: text(tag.and_then(|t| t.title())),
@@ -365,6 +368,74 @@ fn probe_playable(path: &Path, duration: Duration) -> Result<Option<Features>, S
     decoder.reset();
     decode_one(format, &mut decoder, "end")?;
     Ok(tag_features(&tags))
+}
+
+/// Length in bytes of the MPEG audio frame whose header starts `h`, if it is one.
+fn mp3_frame_len(h: &[u8]) -> Option<usize> {
+    if h.len() < 4 || h[0] != 0xFF || h[1] & 0xE0 != 0xE0 {
+        return None;
+    }
+    let version = (h[1] >> 3) & 3; // 3 = MPEG-1, 2 = MPEG-2, 0 = MPEG-2.5
+    let layer = (h[1] >> 1) & 3; // 1 = Layer III
+    let (bitrate_idx, rate_idx, padding) = (
+        (h[2] >> 4) as usize,
+        ((h[2] >> 2) & 3) as usize,
+        ((h[2] >> 1) & 1) as usize,
+    );
+    if version == 1 || layer != 1 || bitrate_idx == 0 || bitrate_idx == 15 || rate_idx == 3 {
+        return None;
+    }
+    const V1: [usize; 15] = [
+        0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
+    ];
+    const V2: [usize; 15] = [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160];
+    let rates = match version {
+        3 => [44100, 48000, 32000],
+        2 => [22050, 24000, 16000],
+        _ => [11025, 12000, 8000],
+    };
+    let (kbps, per_frame) = if version == 3 {
+        (V1[bitrate_idx], 144)
+    } else {
+        (V2[bitrate_idx], 72)
+    };
+    Some(per_frame * kbps * 1000 / rates[rate_idx] + padding)
+}
+
+/// True when the file's last MPEG frame runs past its end. Checks only the last 64 KiB: a
+/// chain of frames from some header there must end exactly at the end of the file (or at
+/// an ID3v1 tag), as every complete MP3 does.
+fn mp3_ends_mid_frame(path: &Path, size: u64) -> Result<bool, String> {
+    use std::io::{Seek, SeekFrom};
+    let tail_len = size.min(64 * 1024);
+    let mut f = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let mut tail = vec![0u8; tail_len as usize];
+    f.seek(SeekFrom::Start(size - tail_len))
+        .and_then(|_| f.read_exact(&mut tail))
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let end = if tail.len() >= 128 && &tail[tail.len() - 128..tail.len() - 125] == b"TAG" {
+        tail.len() - 128
+    } else {
+        tail.len()
+    };
+    let mut overruns = false;
+    for start in 0..end.saturating_sub(4) {
+        let (mut pos, mut frames) = (start, 0);
+        while let Some(len) = mp3_frame_len(&tail[pos..end.min(pos + 4)]) {
+            pos += len;
+            frames += 1;
+            if pos >= end {
+                break;
+            }
+        }
+        if frames >= 3 {
+            if pos == end {
+                return Ok(false);
+            }
+            overruns |= pos > end;
+        }
+    }
+    Ok(overruns)
 }
 
 /// VALENCE / ENERGY (Vorbis comments) or TXXX:VALENCE / TXXX:ENERGY (ID3v2), in [0, 1].

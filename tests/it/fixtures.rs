@@ -1,8 +1,11 @@
 //! Proves the generated audio fixtures in `util::audio` decode and carry their tags.
-mod util;
 
 use std::path::Path;
 
+use crate::util::{
+    self,
+    audio::{self, Tags, Tone},
+};
 use lofty::file::TaggedFileExt;
 use lofty::tag::Accessor;
 use symphonia::core::audio::SampleBuffer;
@@ -12,7 +15,6 @@ use symphonia::core::formats::FormatOptions;
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::{MetadataOptions, MetadataRevision};
 use symphonia::core::probe::Hint;
-use util::audio::{self, Tags, Tone};
 
 const TAGS: Tags<'static> = Tags {
     title: Some("Sunny Test"),

@@ -109,8 +109,15 @@ pub fn write_flac(path: &Path, tone: &Tone, tags: &Tags) -> PathBuf {
     let config = flacenc::config::Encoder::default()
         .into_verified()
         .expect("flac config");
-    let stream = flacenc::encode_with_fixed_block_size(&config, src, config.block_size)
+    let mut stream = flacenc::encode_with_fixed_block_size(&config, src, config.block_size)
         .expect("encode flac");
+    // flacenc records the short last block as the minimum block size, which makes strict decoders
+    // (symphonia) treat the fixed-blocksize stream as variable and reject every frame.
+    let bs = config.block_size;
+    stream
+        .stream_info_mut()
+        .set_block_sizes(bs, bs)
+        .expect("block sizes");
     let mut sink = flacenc::bitsink::ByteSink::new();
     stream.write(&mut sink).expect("serialise flac");
     std::fs::write(path, sink.as_slice()).expect("write flac");
@@ -128,7 +135,7 @@ pub fn write_flac(path: &Path, tone: &Tone, tags: &Tags) -> PathBuf {
 
 /// Writes `tone` as a 128 kbit/s CBR MP3 (with LAME gapless header) plus an ID3v2 tag; returns its path.
 pub fn write_mp3(path: &Path, tone: &Tone, tags: &Tags) -> PathBuf {
-    use mp3lame_encoder::{Bitrate, Builder, FlushNoGap, InterleavedPcm, MonoPcm, Quality};
+    use mp3lame_encoder::{Bitrate, Builder, FlushGap, InterleavedPcm, MonoPcm, Quality};
     let mut b = Builder::new().expect("lame builder");
     b.set_num_channels(tone.channels as u8)
         .expect("lame channels");
@@ -148,7 +155,7 @@ pub fn write_mp3(path: &Path, tone: &Tone, tags: &Tags) -> PathBuf {
         enc.encode_to_vec(InterleavedPcm(&pcm), &mut out)
     }
     .expect("encode mp3");
-    enc.flush_to_vec::<FlushNoGap>(&mut out).expect("flush mp3");
+    enc.flush_to_vec::<FlushGap>(&mut out).expect("flush mp3");
     // LAME leaves a blank first frame for the Xing/LAME (gapless) header: fill it in.
     let mut lametag = Vec::with_capacity(enc.lame_tag_size());
     if let Some(n) = enc.lame_tag_encode_to_vec(&mut lametag) {
