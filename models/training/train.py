@@ -180,7 +180,8 @@ def macro_f1(probs: np.ndarray, y: np.ndarray) -> float:
 
 
 class Ema:
-    """Exponential moving average of the weights (Polyak averaging); BN buffers are copied."""
+    """Exponential moving average of the weights and BN statistics (Polyak averaging), with
+    the usual warm-up of the decay so the average is useful from the first epochs."""
 
     def __init__(self, model: nn.Module, decay: float):
         import copy
@@ -191,11 +192,13 @@ class Ema:
             p.requires_grad_(False)
 
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        for e, p in zip(self.model.parameters(), model.parameters()):
-            e.mul_(self.decay).add_(p.detach(), alpha=1 - self.decay)
-        for e, b in zip(self.model.buffers(), model.buffers()):
-            e.copy_(b)
+    def update(self, model: nn.Module, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))
+        for e, v in zip(self.model.state_dict().values(), model.state_dict().values()):
+            if e.dtype.is_floating_point:
+                e.mul_(d).add_(v.detach(), alpha=1 - d)
+            else:
+                e.copy_(v)
 
 
 def lr_at(step: int, total: int, warmup: int, peak: float) -> float:
@@ -265,7 +268,7 @@ def train(args, data, run: Path) -> None:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            ema.update(model)
+            ema.update(model, step)
             loss_sum += loss.item() * len(idx)
             correct += int((logits.argmax(1) == y).sum())
             seen += len(idx)
@@ -277,9 +280,10 @@ def train(args, data, run: Path) -> None:
             f.write(f"{epoch+1},{opt.param_groups[0]['lr']:.5f},{loss_sum/seen:.4f},{correct/seen:.4f},{acc:.4f},{acc_ema:.4f},{secs:.1f}\n")
         print(f"epoch {epoch+1}/{args.epochs} loss {loss_sum/seen:.4f} train {correct/seen:.4f} "
               f"PublicTest {acc:.4f} ema {acc_ema:.4f} ({secs:.0f}s)", flush=True)
-        if acc_ema > best:
-            best = acc_ema
-            torch.save({"model": ema.model.state_dict(), "epoch": epoch + 1, "acc": acc_ema, "width": args.width}, run / "best.pt")
+        if max(acc, acc_ema) > best:
+            best, which = max((acc_ema, "ema"), (acc, "live"))
+            state = (ema.model if which == "ema" else model).state_dict()
+            torch.save({"model": state, "epoch": epoch + 1, "acc": best, "weights": which, "width": args.width}, run / "best.pt")
         torch.save({"model": model.state_dict(), "ema": ema.model.state_dict(), "opt": opt.state_dict(),
                     "gen": gen.get_state(), "epoch": epoch + 1, "best": best, "elapsed": elapsed}, run / "last.pt.tmp")
         os.replace(run / "last.pt.tmp", last)  # atomic: a kill mid-save keeps the previous epoch

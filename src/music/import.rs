@@ -183,13 +183,13 @@ pub fn import_features(lib: &mut Library, csv_path: &Path) -> Result<ImportRepor
 
     let mut by_path: HashMap<PathBuf, i64> = HashMap::new();
     let mut by_name: HashMap<(String, String), Vec<i64>> = HashMap::new();
-    for (id, path, artist, title) in lib.track_keys()? {
-        if let (Some(a), Some(t)) = (artist, title) {
-            for a in artist_list(&a) {
-                by_name.entry((a, normalise(&t))).or_default().push(id);
+    for key in lib.track_keys()? {
+        if let (Some(a), Some(t)) = (&key.artist, &key.title) {
+            for a in artist_list(a) {
+                by_name.entry((a, normalise(t))).or_default().push(key.id);
             }
         }
-        by_path.insert(path, id);
+        by_path.insert(key.path, key.id);
     }
 
     let mut report = ImportReport::default();

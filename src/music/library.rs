@@ -485,22 +485,20 @@ impl Library {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
-    /// (id, path, artist, title) of every present track, for matching imported rows.
-    pub fn track_keys(
-        &self,
-    ) -> Result<Vec<(i64, PathBuf, Option<String>, Option<String>)>, LibraryError> {
+    /// Identity of every present track, for matching imported rows.
+    pub fn track_keys(&self) -> Result<Vec<TrackKey>, LibraryError> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT id, path, artist, title FROM tracks WHERE gone = 0")
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    PathBuf::from(r.get::<_, String>(1)?),
-                    r.get(2)?,
-                    r.get(3)?,
-                ))
+                Ok(TrackKey {
+                    id: r.get(0)?,
+                    path: PathBuf::from(r.get::<_, String>(1)?),
+                    artist: r.get(2)?,
+                    title: r.get(3)?,
+                })
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
@@ -731,6 +729,14 @@ impl Library {
             }
         }
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackKey {
+    pub id: i64,
+    pub path: PathBuf,
+    pub artist: Option<String>,
+    pub title: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -33,15 +33,16 @@ fn library(dir: &std::path::Path) -> moodbox::config::Config {
         synth_song(&music.join(format!("{name}.wav")), v, e, 4.0).unwrap();
     }
     let mut lib = Library::open(&cfg.paths.database).unwrap();
-    scan::scan(&mut lib, &[music.clone()], &mut scan::Quiet).unwrap();
+    scan::scan(&mut lib, std::slice::from_ref(&music), &mut scan::Quiet).unwrap();
     let keys = lib.track_keys().unwrap();
     for (name, v, e) in songs {
-        let (id, ..) = keys
+        let id = keys
             .iter()
-            .find(|(_, p, ..)| p.ends_with(format!("{name}.wav")))
-            .unwrap();
+            .find(|k| k.path.ends_with(format!("{name}.wav")))
+            .unwrap()
+            .id;
         lib.set_features(
-            *id,
+            id,
             &Features {
                 valence: v,
                 energy: e,

@@ -65,7 +65,7 @@ fn scan_indexes_good_files_and_reports_broken_ones_by_path() {
     let dir = util::tempdir();
     let music = music_folder(dir.path());
     let mut lib = Library::open(&dir.path().join("lib.db")).unwrap();
-    let r = scan(&mut lib, &[music.clone()], &mut Quiet).unwrap();
+    let r = scan(&mut lib, std::slice::from_ref(&music), &mut Quiet).unwrap();
     assert_eq!((r.added, r.ignored), (4, 1), "{r:?}");
     let problems: Vec<String> = r
         .problems
@@ -133,8 +133,8 @@ fn rescan_is_incremental_and_keeps_history_across_renames_and_deletes() {
     let dir = util::tempdir();
     let music = music_folder(dir.path());
     let mut lib = Library::open(&dir.path().join("lib.db")).unwrap();
-    scan(&mut lib, &[music.clone()], &mut Quiet).unwrap();
-    let again = scan(&mut lib, &[music.clone()], &mut Quiet).unwrap();
+    scan(&mut lib, std::slice::from_ref(&music), &mut Quiet).unwrap();
+    let again = scan(&mut lib, std::slice::from_ref(&music), &mut Quiet).unwrap();
     assert_eq!(
         (again.added, again.updated, again.unchanged, again.gone),
         (0, 0, 4, 0),
@@ -154,7 +154,7 @@ fn rescan_is_incremental_and_keeps_history_across_renames_and_deletes() {
 
     std::fs::rename(music.join("sub/good.flac"), music.join("renamed.flac")).unwrap();
     std::fs::remove_file(music.join("good.ogg")).unwrap();
-    let r = scan(&mut lib, &[music.clone()], &mut Quiet).unwrap();
+    let r = scan(&mut lib, std::slice::from_ref(&music), &mut Quiet).unwrap();
     assert_eq!(
         (r.added, r.moved, r.gone, r.unchanged),
         (0, 1, 1, 2),
@@ -175,7 +175,7 @@ fn rescan_is_incremental_and_keeps_history_across_renames_and_deletes() {
         &Tone::new(440.0, 3.0),
         &Tags::default(),
     );
-    let r = scan(&mut lib, &[music.clone()], &mut Quiet).unwrap();
+    let r = scan(&mut lib, std::slice::from_ref(&music), &mut Quiet).unwrap();
     assert_eq!(r.gone, 0);
     assert_eq!(lib.counts().unwrap().gone, 0);
 }

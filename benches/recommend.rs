@@ -1,0 +1,127 @@
+//! Pick speed at 100 000 tracks: the pure ranking, and a whole pick through SQLite
+//! (recent plays + feedback queries + ranking + sampling). Target: ≤ 5 ms per pick.
+//!
+//!     cargo bench --bench recommend
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use moodbox::config::Config;
+use moodbox::emotion::Emotion;
+use moodbox::music::library::{
+    Candidate, FeatureSource, Features, Feedback, Library, Outcome, TrackMeta,
+};
+use moodbox::music::picker::Picker;
+use moodbox::music::recommend::{rank, sample, Params, Rng};
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::time::Duration;
+
+const TRACKS: usize = 100_000;
+
+fn features(rng: &mut Rng) -> Features {
+    Features {
+        valence: rng.next_f32(),
+        energy: rng.next_f32(),
+        ..Default::default()
+    }
+}
+
+fn pure(c: &mut Criterion) {
+    let mut rng = Rng::new(7);
+    let candidates: Vec<Candidate> = (0..TRACKS as i64)
+        .map(|id| Candidate {
+            id,
+            path: format!("/m/{id}.flac").into(),
+            title: None,
+            artist: None,
+            features: Some(features(&mut rng)),
+        })
+        .collect();
+    let feedback: HashMap<i64, Feedback> = (0..1000)
+        .map(|i| {
+            (
+                i * 97,
+                Feedback {
+                    likes: 1,
+                    skips: 2,
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    let recent: Vec<i64> = (0..20).collect();
+    let cfg = Config::default();
+    let p = Params {
+        top_k: cfg.recommend.top_k,
+        temperature: cfg.recommend.temperature,
+        feedback_weight: cfg.recommend.feedback_weight,
+    };
+    let target = cfg.target(Emotion::Happy);
+    c.bench_function("rank+sample 100k tracks", |b| {
+        b.iter(|| {
+            let ranked = rank(
+                black_box(&candidates),
+                target,
+                &feedback,
+                &recent,
+                &p,
+                p.top_k,
+            );
+            sample(&ranked, &p, &mut rng)
+        })
+    });
+}
+
+fn through_sqlite(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lib = Library::open(&dir.path().join("bench.db")).unwrap();
+    let mut rng = Rng::new(11);
+    lib.in_transaction(|lib| {
+        for i in 0..TRACKS {
+            let meta = TrackMeta {
+                path: format!("/music/artist{}/song{i}.flac", i % 997).into(),
+                title: Some(format!("Song {i}")),
+                artist: Some(format!("Artist {}", i % 997)),
+                album: None,
+                track_no: None,
+                duration: Duration::from_secs(200),
+                format: "flac".into(),
+                sample_rate: Some(44_100),
+                size: 1,
+                mtime: 1,
+                fingerprint: i as i64,
+            };
+            let id = lib.upsert_track(&meta)?;
+            lib.set_features(id, &features(&mut rng), FeatureSource::Import)?;
+        }
+        // A year of listening: 5 000 plays, 500 likes.
+        for i in 0..5_000i64 {
+            let play = lib.start_play(1 + (i * 31) % TRACKS as i64, Emotion::Happy)?;
+            lib.finish_play(
+                play,
+                if i % 3 == 0 {
+                    Outcome::Skipped
+                } else {
+                    Outcome::Finished
+                },
+                Duration::from_secs(60),
+            )?;
+            if i % 10 == 0 {
+                lib.record_like(1 + (i * 31) % TRACKS as i64, Emotion::Happy, 1)?;
+            }
+        }
+        Ok::<_, moodbox::music::library::LibraryError>(())
+    })
+    .unwrap();
+    let cfg = Config::default();
+    let mut picker = Picker::new(&lib, 3).unwrap();
+    c.bench_function("pick through SQLite, 100k tracks, 5k plays", |b| {
+        b.iter(|| picker.pick(&lib, &cfg, Emotion::Happy, 0).unwrap())
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(Duration::from_secs(5));
+    targets = pure, through_sqlite
+}
+criterion_main!(benches);
