@@ -117,7 +117,7 @@ struct RawPaths {
     database: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     music_dirs: Option<Vec<PathBuf>>,
-    rescan_minutes: Option<Spanned<i64>>,
+    rescan_minutes: Option<Spanned<f64>>,
 }
 
 // ---------------------------------------------------------------------------------- validated form
@@ -357,7 +357,7 @@ impl Config {
             p.database,
             p.state_dir,
             p.music_dirs,
-            p.rescan_interval.as_secs() / 60
+            p.rescan_interval.as_secs_f64() / 60.0
         );
         s
     }
@@ -637,8 +637,14 @@ impl Validator<'_> {
             music_dirs: p
                 .music_dirs
                 .unwrap_or_else(|| vec![state_dir.join("music")]),
-            rescan_interval: Duration::from_secs(
-                60 * self.range_i("paths.rescan_minutes", p.rescan_minutes, 10, 0, 10_080)? as u64,
+            rescan_interval: Duration::from_secs_f64(
+                60.0 * self.range_f(
+                    "paths.rescan_minutes",
+                    p.rescan_minutes,
+                    10.0,
+                    0.0,
+                    10_080.0,
+                )?,
             ),
             state_dir,
         };

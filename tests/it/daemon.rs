@@ -18,19 +18,21 @@ struct Daemon {
 impl Daemon {
     /// A box with two 30 s songs, the given extra config, a scripted happy face and no sound card.
     fn start(extra_config: &str) -> Daemon {
+        let d = Daemon::start_with(extra_config, &["one", "two"]);
+        d.wait_for(|s| s.state == "playing");
+        d
+    }
+
+    fn start_with(extra_config: &str, songs: &[&str]) -> Daemon {
         let dir = util::tempdir();
         let music = dir.path().join("music");
         std::fs::create_dir_all(&music).unwrap();
-        for name in ["one", "two"] {
+        for name in songs {
             synth_song(&music.join(format!("{name}.wav")), 0.8, 0.7, 30.0).unwrap();
         }
         std::fs::write(dir.path().join("emotions.txt"), "0 happy\n").unwrap();
-        let d = Daemon {
-            child: spawn(dir.path(), extra_config),
-            dir,
-        };
-        d.wait_for(|s| s.state == "playing");
-        d
+        let child = spawn(dir.path(), extra_config);
+        Daemon { child, dir }
     }
 
     fn config_path(&self) -> PathBuf {
@@ -93,7 +95,7 @@ impl Drop for Daemon {
 
 fn write_config(dir: &Path, extra: &str) {
     let text = format!(
-        "log_level = \"debug\"\n[gpio]\nenabled = false\n[paths]\nstate_dir = {dir:?}\nmusic_dirs = [{music:?}]\nrescan_minutes = 0\n{extra}",
+        "log_level = \"debug\"\n[gpio]\nenabled = false\n[paths]\nstate_dir = {dir:?}\nmusic_dirs = [{music:?}]\nrescan_minutes = 0.005\n{extra}",
         music = dir.join("music"),
     );
     std::fs::write(dir.join("config.toml"), text).unwrap();
@@ -205,4 +207,17 @@ fn a_malformed_socket_request_gets_an_error_and_the_daemon_keeps_running() {
     reader.read_line(&mut line).unwrap();
     assert!(line.contains("playing"), "{line}");
     assert_eq!(d.status().unwrap().state, "playing");
+}
+
+#[test]
+fn an_empty_library_waits_for_music_and_plays_what_is_copied_in() {
+    let d = Daemon::start_with("", &[]);
+    let waiting = d.wait_for(|s| s.state == "waiting for music");
+    assert!(waiting.message.unwrap().contains("the library is empty"));
+    // Music copied in over SSH: the periodic re-scan (every 0.3 s here) finds it.
+    let tmp = d.dir.path().join("incoming.wav");
+    synth_song(&tmp, 0.8, 0.7, 30.0).unwrap();
+    std::fs::rename(&tmp, d.dir.path().join("music/new.wav")).unwrap();
+    let playing = d.wait_for(|s| s.state == "playing");
+    assert_eq!(playing.track.as_deref(), Some("new.wav"));
 }
