@@ -4,6 +4,7 @@
 //! with buttons, control and config beside them.
 
 pub mod buttons;
+pub mod camera;
 pub mod config;
 pub mod control;
 pub mod daemon;
@@ -11,3 +12,4 @@ pub mod demo;
 pub mod emotion;
 pub mod music;
 pub mod player;
+pub mod progress;

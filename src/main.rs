@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use moodbox::config::{Config, ConfigError};
 use moodbox::emotion::Emotion;
 use moodbox::music::{import, library::Library, picker::Picker, scan};
-use std::io::IsTerminal;
+use moodbox::progress::Progress;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -101,6 +101,26 @@ enum Command {
     },
     /// Plays, likes and skips per emotion and the most liked tracks (works while the box is off)
     Stats,
+    /// Accuracy, per-class F1 and confusion matrix of the emotion model on labelled faces
+    Eval {
+        /// FER2013 CSV (`emotion,pixels,Usage`, optionally .gz) or a folder DIR/<emotion>/*.png|jpg
+        input: PathBuf,
+        /// Which CSV rows to evaluate (the `Usage` column)
+        #[arg(long, default_value = moodbox::emotion::eval::DEFAULT_USAGE)]
+        usage: String,
+        /// Model file [default: model.path from the config if it exists, else models/emotion-int8.onnx]
+        #[arg(long, value_name = "PATH")]
+        model: Option<PathBuf>,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+        /// Average each face with its mirror image (flip test-time augmentation)
+        #[arg(long)]
+        flip_tta: bool,
+        /// Evaluate only the first N faces
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -109,8 +129,14 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("moodbox: {e:#}");
+            let data_error = e.chain().any(|c| {
+                c.downcast_ref::<moodbox::emotion::eval::EvalError>()
+                    .is_some_and(|e| e.is_data_error())
+            });
             let code = if e.chain().any(|c| c.is::<ConfigError>()) {
                 exit::CONFIG
+            } else if data_error {
+                exit::DATA
             } else {
                 exit::FAILURE
             };
@@ -158,7 +184,7 @@ fn run(cli: Cli) -> Result<u8> {
                 dirs
             };
             let mut lib = open_library(cli.database.as_deref(), &cfg)?;
-            let mut progress = TerminalProgress::new();
+            let mut progress = Progress::new("files");
             let report = scan::scan(&mut lib, &dirs, &mut progress)?;
             for (path, why) in &report.problems {
                 eprintln!("skipped {}: {why}", path.display());
@@ -320,6 +346,42 @@ fn run(cli: Cli) -> Result<u8> {
             }
             Ok(0)
         }
+        Command::Eval {
+            input,
+            usage,
+            model,
+            json,
+            flip_tta,
+            limit,
+        } => {
+            let model = model.unwrap_or_else(|| {
+                if cfg.model.path.is_file() {
+                    cfg.model.path.clone()
+                } else {
+                    moodbox::emotion::model::DEFAULT_MODEL.into()
+                }
+            });
+            let opts = moodbox::emotion::eval::EvalOptions {
+                input,
+                usage,
+                model,
+                flip_tta,
+                limit,
+                threads: None,
+            };
+            let mut progress = Progress::new("faces");
+            let report = moodbox::emotion::eval::run_eval(&opts, &mut |done, total| {
+                progress.set(done as u64, total as u64)
+            });
+            progress.finish();
+            let report = report?;
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{}", report.render());
+            }
+            Ok(0)
+        }
         Command::Library => {
             let lib = open_library(cli.database.as_deref(), &cfg)?;
             let c = lib.counts()?;
@@ -336,59 +398,6 @@ fn run(cli: Cli) -> Result<u8> {
                 println!("  {format:<11} {n}");
             }
             Ok(0)
-        }
-    }
-}
-
-/// A progress bar on a terminal; periodic log lines otherwise (systemd, pipes).
-struct TerminalProgress {
-    bar: Option<indicatif::ProgressBar>,
-    done: u64,
-    total: u64,
-}
-
-impl TerminalProgress {
-    fn new() -> Self {
-        TerminalProgress {
-            bar: None,
-            done: 0,
-            total: 0,
-        }
-    }
-}
-
-impl scan::Progress for TerminalProgress {
-    fn start(&mut self, total: u64) {
-        self.total = total;
-        if std::io::stderr().is_terminal() {
-            let bar = indicatif::ProgressBar::new(total);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {wide_msg}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            self.bar = Some(bar);
-        }
-    }
-    fn advance(&mut self, path: &Path) {
-        self.done += 1;
-        match &self.bar {
-            Some(bar) => {
-                bar.set_message(
-                    path.file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                );
-                bar.inc(1);
-            }
-            None if self.done % 500 == 0 => {
-                log::info!("scanned {}/{} files", self.done, self.total)
-            }
-            None => {}
-        }
-    }
-    fn finish(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
         }
     }
 }

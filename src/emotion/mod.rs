@@ -1,5 +1,9 @@
 //! The seven FER2013 emotions and per-frame probability vectors.
 
+pub mod eval;
+pub mod model;
+pub mod preprocess;
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;

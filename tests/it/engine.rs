@@ -187,3 +187,27 @@ fn a_corrupt_track_is_passed_over_and_marked() {
     assert!(plays.len() >= 2, "music kept playing: {plays:?}");
     assert!(plays.iter().all(|p| p.0.starts_with("dark")), "{plays:?}");
 }
+
+#[test]
+fn cut_on_change_fades_the_song_out_for_the_new_mood() {
+    let dir = util::tempdir();
+    let mut cfg = library(dir.path());
+    cfg.recommend.cut_on_change = true;
+    // Happy accepted at 1 s (dwell 1 s); sad from 6 s is accepted at 7 s, mid-song.
+    let db = simulate(&cfg, "0 happy\n6 sad\n", &[], 10);
+    let plays = plays(&db);
+    let cut = plays
+        .iter()
+        .position(|p| p.1 == "happy" && p.2 == "interrupted")
+        .expect("a happy song was cut");
+    assert_eq!(plays[cut + 1].1, "sad", "{plays:?}");
+    let listened: Vec<i64> = db
+        .prepare("SELECT listened_ms FROM plays WHERE outcome = 'interrupted' ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    // Cut at 7 s into a song that started at 4 s, plus the fade.
+    assert!((3_000..=3_600).contains(&listened[0]), "{listened:?}");
+}

@@ -1,7 +1,9 @@
 //! Integration tests: one binary, a module per area (ripgrep's layout), shared helpers in util.
 
+mod analysis;
 mod cli;
 mod daemon;
+mod emotion;
 mod engine;
 mod fixtures;
 mod import;
