@@ -53,6 +53,12 @@ struct RawCamera {
     width: Option<Spanned<u32>>,
     height: Option<Spanned<u32>>,
     fps: Option<Spanned<u32>>,
+    // vision (src/vision/)
+    min_face: Option<Spanned<i64>>,
+    analysis_fps: Option<Spanned<f64>>,
+    full_search_every: Option<Spanned<i64>>,
+    crop_scale: Option<Spanned<f64>>,
+    debug_snapshots: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -136,6 +142,17 @@ pub struct CameraConfig {
     pub width: u32,
     pub height: u32,
     pub fps: u32,
+    // vision (src/vision/)
+    /// Smallest face to look for, in pixels of the frame.
+    pub min_face: u32,
+    /// At most this many frames a second go through detection and the model.
+    pub analysis_fps: f32,
+    /// A full-frame face search at least every N analysed frames (else around the last face).
+    pub full_search_every: u32,
+    /// Side of the face crop as a multiple of the detected box (FER2013 framing).
+    pub crop_scale: f32,
+    /// Keep the last 20 face crops (48x48 PNG) in `state_dir/snapshots`.
+    pub debug_snapshots: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -318,12 +335,17 @@ impl Config {
         );
         let _ = writeln!(
             s,
-            "[camera]\nsource = {:?}\ndevice = {:?}\nwidth = {}\nheight = {}\nfps = {}\n",
+            "[camera]\nsource = {:?}\ndevice = {:?}\nwidth = {}\nheight = {}\nfps = {}",
             c.source.name(),
             c.device,
             c.width,
             c.height,
             c.fps
+        );
+        let _ = writeln!(
+            s,
+            "min_face = {}\nanalysis_fps = {}\nfull_search_every = {}\ncrop_scale = {}\ndebug_snapshots = {}\n",
+            c.min_face, c.analysis_fps, c.full_search_every, c.crop_scale, c.debug_snapshots
         );
         let _ = writeln!(
             s,
@@ -447,33 +469,14 @@ impl Validator<'_> {
         })
     }
 
-    fn range_f(
+    fn range<T: PartialOrd + Copy + fmt::Display>(
         &self,
         key: &str,
-        v: Option<Spanned<f64>>,
-        default: f64,
-        lo: f64,
-        hi: f64,
-    ) -> Result<f64, ConfigError> {
-        match v {
-            None => Ok(default),
-            Some(s) if (lo..=hi).contains(s.get_ref()) => Ok(*s.get_ref()),
-            Some(s) => self.err(
-                key,
-                s.span(),
-                format!("{} is out of range [{lo}, {hi}]", s.get_ref()),
-            ),
-        }
-    }
-
-    fn range_i(
-        &self,
-        key: &str,
-        v: Option<Spanned<i64>>,
-        default: i64,
-        lo: i64,
-        hi: i64,
-    ) -> Result<i64, ConfigError> {
+        v: Option<Spanned<T>>,
+        default: T,
+        lo: T,
+        hi: T,
+    ) -> Result<T, ConfigError> {
         match v {
             None => Ok(default),
             Some(s) if (lo..=hi).contains(s.get_ref()) => Ok(*s.get_ref()),
@@ -517,7 +520,7 @@ impl Validator<'_> {
         hi: f64,
     ) -> Result<Duration, ConfigError> {
         Ok(Duration::from_secs_f64(
-            self.range_f(key, v, default, 0.0, hi)?,
+            self.range(key, v, default, 0.0, hi)?,
         ))
     }
 
@@ -527,9 +530,28 @@ impl Validator<'_> {
         let camera = CameraConfig {
             source: self.choice("camera.source", c.source, CameraSource::V4l2)?,
             device: c.device.unwrap_or_else(|| "/dev/video0".into()),
-            width: self.range_i("camera.width", c.width.map(widen), 320, 64, 4096)? as u32,
-            height: self.range_i("camera.height", c.height.map(widen), 240, 48, 4096)? as u32,
-            fps: self.range_i("camera.fps", c.fps.map(widen), 10, 1, 120)? as u32,
+            width: self.range("camera.width", c.width.map(widen), 320, 64, 4096)? as u32,
+            height: self.range("camera.height", c.height.map(widen), 240, 48, 4096)? as u32,
+            fps: self.range("camera.fps", c.fps.map(widen), 10, 1, 120)? as u32,
+            // vision
+            min_face: self.range("camera.min_face", c.min_face, 40, 20, 2000)? as u32,
+            analysis_fps: self.range("camera.analysis_fps", c.analysis_fps, 5.0, 0.1, 120.0)?
+                as f32,
+            full_search_every: self.range(
+                "camera.full_search_every",
+                c.full_search_every,
+                10,
+                1,
+                10_000,
+            )? as u32,
+            crop_scale: self.range(
+                "camera.crop_scale",
+                c.crop_scale,
+                crate::vision::crop::DEFAULT_CROP_SCALE as f64,
+                0.5,
+                4.0,
+            )? as f32,
+            debug_snapshots: c.debug_snapshots.unwrap_or(false),
         };
         let model = ModelConfig {
             path: raw
@@ -540,8 +562,8 @@ impl Validator<'_> {
         };
         let d = raw.debounce;
         let debounce = DebounceConfig {
-            alpha: self.range_f("debounce.alpha", d.alpha, 0.3, 0.01, 1.0)? as f32,
-            margin: self.range_f("debounce.margin", d.margin, 0.15, 0.0, 1.0)? as f32,
+            alpha: self.range("debounce.alpha", d.alpha, 0.3, 0.01, 1.0)? as f32,
+            margin: self.range("debounce.margin", d.margin, 0.15, 0.0, 1.0)? as f32,
             dwell: self.secs("debounce.dwell_secs", d.dwell_secs, 3.0, 600.0)?,
             min_interval: self.secs(
                 "debounce.min_interval_secs",
@@ -571,19 +593,19 @@ impl Validator<'_> {
                 );
             };
             let valence =
-                self.range_f(&format!("{key}.valence"), Some(t.valence), 0.0, 0.0, 1.0)? as f32;
+                self.range(&format!("{key}.valence"), Some(t.valence), 0.0, 0.0, 1.0)? as f32;
             let energy =
-                self.range_f(&format!("{key}.energy"), Some(t.energy), 0.0, 0.0, 1.0)? as f32;
+                self.range(&format!("{key}.energy"), Some(t.energy), 0.0, 0.0, 1.0)? as f32;
             moods.insert(e, Target { valence, energy });
         }
         let r = raw.recommend;
         let recommend = RecommendConfig {
             strategy: self.choice("recommend.strategy", r.strategy, Strategy::Match)?,
-            no_repeat: self.range_i("recommend.no_repeat", r.no_repeat, 20, 0, 10_000)? as usize,
-            top_k: self.range_i("recommend.top_k", r.top_k, 5, 1, 1000)? as usize,
-            temperature: self.range_f("recommend.temperature", r.temperature, 0.05, 0.0, 10.0)?
+            no_repeat: self.range("recommend.no_repeat", r.no_repeat, 20, 0, 10_000)? as usize,
+            top_k: self.range("recommend.top_k", r.top_k, 5, 1, 1000)? as usize,
+            temperature: self.range("recommend.temperature", r.temperature, 0.05, 0.0, 10.0)?
                 as f32,
-            feedback_weight: self.range_f(
+            feedback_weight: self.range(
                 "recommend.feedback_weight",
                 r.feedback_weight,
                 0.3,
@@ -595,26 +617,26 @@ impl Validator<'_> {
         let a = raw.audio;
         let audio = AudioConfig {
             device: a.device.unwrap_or_else(|| "default".into()),
-            volume: self.range_f("audio.volume", a.volume, 0.8, 0.0, 1.0)? as f32,
+            volume: self.range("audio.volume", a.volume, 0.8, 0.0, 1.0)? as f32,
             fade: Duration::from_millis(
-                self.range_i("audio.fade_ms", a.fade_ms, 400, 0, 10_000)? as u64
+                self.range("audio.fade_ms", a.fade_ms, 400, 0, 10_000)? as u64
             ),
             button_tones: a.button_tones.unwrap_or(true),
         };
         let g = raw.gpio;
         let gpio = GpioConfig {
             enabled: g.enabled.unwrap_or(true),
-            skip_pin: self.range_i("gpio.skip_pin", g.skip_pin, 17, 0, 27)? as u8,
-            like_pin: self.range_i("gpio.like_pin", g.like_pin, 27, 0, 27)? as u8,
+            skip_pin: self.range("gpio.skip_pin", g.skip_pin, 17, 0, 27)? as u8,
+            like_pin: self.range("gpio.like_pin", g.like_pin, 27, 0, 27)? as u8,
             pull: self.choice("gpio.pull", g.pull, Pull::Up)?,
-            debounce: Duration::from_millis(self.range_i(
+            debounce: Duration::from_millis(self.range(
                 "gpio.debounce_ms",
                 g.debounce_ms,
                 30,
                 0,
                 1000,
             )? as u64),
-            long_press: Duration::from_millis(self.range_i(
+            long_press: Duration::from_millis(self.range(
                 "gpio.long_press_ms",
                 g.long_press_ms,
                 800,
@@ -638,7 +660,7 @@ impl Validator<'_> {
                 .music_dirs
                 .unwrap_or_else(|| vec![state_dir.join("music")]),
             rescan_interval: Duration::from_secs_f64(
-                60.0 * self.range_f(
+                60.0 * self.range(
                     "paths.rescan_minutes",
                     p.rescan_minutes,
                     10.0,

@@ -590,52 +590,30 @@ impl Library {
 
     /// Likes, skips and completions per track for one emotion.
     pub fn feedback(&self, emotion: Emotion) -> Result<HashMap<i64, Feedback>, LibraryError> {
-        let mut out: HashMap<i64, Feedback> = HashMap::new();
-        let e = emotion.name();
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT track_id, sum(value = 1), sum(value = -1) FROM likes WHERE emotion = ?1 GROUP BY track_id",
+                "SELECT track_id, sum(l), sum(n), sum(s), sum(f) FROM (
+                    SELECT track_id, value = 1 l, value = -1 n, 0 s, 0 f FROM likes WHERE emotion = ?1
+                    UNION ALL
+                    SELECT track_id, 0, 0, outcome = 'skipped', outcome = 'finished' FROM plays WHERE emotion = ?1)
+                 GROUP BY track_id",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([e], |r| {
+            .query_map([emotion.name()], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
-                    r.get::<_, u32>(1)?,
-                    r.get::<_, u32>(2)?,
+                    Feedback {
+                        likes: r.get(1)?,
+                        not_for_mood: r.get(2)?,
+                        skips: r.get(3)?,
+                        finished: r.get(4)?,
+                    },
                 ))
             })
             .map_err(|e| self.err(e))?;
-        for row in rows {
-            let (id, likes, nfm) = row.map_err(|e| self.err(e))?;
-            let f = out.entry(id).or_default();
-            f.likes = likes;
-            f.not_for_mood = nfm;
-        }
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT track_id, sum(outcome = 'skipped'), sum(outcome = 'finished') FROM plays
-                 WHERE emotion = ?1 GROUP BY track_id",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([e], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, u32>(1)?,
-                    r.get::<_, u32>(2)?,
-                ))
-            })
-            .map_err(|e| self.err(e))?;
-        for row in rows {
-            let (id, skips, finished) = row.map_err(|e| self.err(e))?;
-            let f = out.entry(id).or_default();
-            f.skips = skips;
-            f.finished = finished;
-        }
-        Ok(out)
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
     pub fn counts(&self) -> Result<Counts, LibraryError> {
