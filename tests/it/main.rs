@@ -1,6 +1,7 @@
 //! Integration tests: one binary, a module per area (ripgrep's layout), shared helpers in util.
 
 mod analysis;
+mod camera;
 mod cli;
 mod daemon;
 mod emotion;
