@@ -7,11 +7,12 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use moodbox::config::Config;
 use moodbox::emotion::Emotion;
 use moodbox::music::library::{
-    Candidate, FeatureSource, Features, Feedback, Library, Outcome, TrackMeta,
+    Candidate, FeatureSource, Features, Feedback, IdMap, Library, Outcome, Signal, TasteEvent,
+    TrackMeta,
 };
 use moodbox::music::picker::Picker;
 use moodbox::music::recommend::{rank, sample, Params, Rng};
-use std::collections::HashMap;
+use moodbox::music::taste::{Artists, Model, Taste};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -32,11 +33,11 @@ fn pure(c: &mut Criterion) {
             id,
             path: format!("/m/{id}.flac").into(),
             title: None,
-            artist: None,
+            artist: Some(format!("Artist {}", id % 997)),
             features: Some(features(&mut rng)),
         })
         .collect();
-    let feedback: HashMap<i64, Feedback> = (0..1000)
+    let feedback: IdMap<Feedback> = (0..1000)
         .map(|i| {
             (
                 i * 97,
@@ -49,19 +50,48 @@ fn pure(c: &mut Criterion) {
         })
         .collect();
     let recent: Vec<i64> = (0..20).collect();
+    // A year of listening for the taste model: 5 000 plays, a third skipped, 500 likes.
+    let events: Vec<TasteEvent> = (0..5_500usize)
+        .map(|i| {
+            let c = &candidates[(i * 31) % TRACKS];
+            TasteEvent {
+                track_id: c.id,
+                artist: c.artist.clone(),
+                features: c.features,
+                signal: match i {
+                    5_000.. => Signal::Like,
+                    _ if i % 3 == 0 => Signal::Skipped {
+                        listened: Duration::from_secs(10),
+                    },
+                    _ => Signal::Finished,
+                },
+            }
+        })
+        .collect();
+    let (artists, artist_of) = Artists::of(&candidates);
+    let model = Model::fit(&events, &artists);
+    let taste = Taste {
+        model: &model,
+        artist_of: &artist_of,
+    };
     let cfg = Config::default();
     let p = Params {
         top_k: cfg.recommend.top_k,
         temperature: cfg.recommend.temperature,
         feedback_weight: cfg.recommend.feedback_weight,
+        taste_weight: cfg.recommend.taste_weight,
     };
     let target = cfg.target(Emotion::Happy);
+    c.bench_function("fit taste to 5.5k events", |b| {
+        b.iter(|| Model::fit(black_box(&events), &artists))
+    });
     c.bench_function("rank+sample 100k tracks", |b| {
         b.iter(|| {
             let ranked = rank(
                 black_box(&candidates),
                 target,
                 &feedback,
+                taste,
                 &recent,
                 &p,
                 p.top_k,

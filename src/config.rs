@@ -94,6 +94,7 @@ struct RawRecommend {
     top_k: Option<Spanned<i64>>,
     temperature: Option<Spanned<f64>>,
     feedback_weight: Option<Spanned<f64>>,
+    taste_weight: Option<Spanned<f64>>,
     cut_on_change: Option<bool>,
 }
 
@@ -104,6 +105,7 @@ struct RawAudio {
     volume: Option<Spanned<f64>>,
     fade_ms: Option<Spanned<i64>>,
     button_tones: Option<bool>,
+    normalize: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -201,7 +203,18 @@ pub struct RecommendConfig {
     pub top_k: usize,
     pub temperature: f32,
     pub feedback_weight: f32,
+    /// Weight of the learned per-mood taste model (0 = off).
+    pub taste_weight: f32,
     pub cut_on_change: bool,
+}
+
+/// Loudness normalisation at playback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Normalize {
+    /// Each track at -18 LUFS: its ReplayGain tag, else its measured loudness.
+    Track,
+    /// Every track as it is.
+    Off,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -210,6 +223,7 @@ pub struct AudioConfig {
     pub volume: f32,
     pub fade: Duration,
     pub button_tones: bool,
+    pub normalize: Normalize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -361,15 +375,16 @@ impl Config {
                 t.valence, t.energy
             );
         }
-        let _ = writeln!(s, "[recommend]\nstrategy = {:?}\nno_repeat = {}\ntop_k = {}\ntemperature = {}\nfeedback_weight = {}\ncut_on_change = {}\n",
-            r.strategy.name(), r.no_repeat, r.top_k, r.temperature, r.feedback_weight, r.cut_on_change);
+        let _ = writeln!(s, "[recommend]\nstrategy = {:?}\nno_repeat = {}\ntop_k = {}\ntemperature = {}\nfeedback_weight = {}\ntaste_weight = {}\ncut_on_change = {}\n",
+            r.strategy.name(), r.no_repeat, r.top_k, r.temperature, r.feedback_weight, r.taste_weight, r.cut_on_change);
         let _ = writeln!(
             s,
-            "[audio]\ndevice = {:?}\nvolume = {}\nfade_ms = {}\nbutton_tones = {}\n",
+            "[audio]\ndevice = {:?}\nvolume = {}\nfade_ms = {}\nbutton_tones = {}\nnormalize = {:?}\n",
             a.device,
             a.volume,
             a.fade.as_millis(),
-            a.button_tones
+            a.button_tones,
+            a.normalize.name()
         );
         let _ = writeln!(s, "[gpio]\nenabled = {}\nskip_pin = {}\nlike_pin = {}\npull = {:?}\ndebounce_ms = {}\nlong_press_ms = {}\n",
             g.enabled, g.skip_pin, g.like_pin, g.pull.name(), g.debounce.as_millis(), g.long_press.as_millis());
@@ -410,6 +425,9 @@ impl Named for NoFacePolicy {
 impl Named for Strategy {
     const OPTIONS: &'static [(&'static str, Self)] =
         &[("match", Self::Match), ("uplift", Self::Uplift)];
+}
+impl Named for Normalize {
+    const OPTIONS: &'static [(&'static str, Self)] = &[("track", Self::Track), ("off", Self::Off)];
 }
 impl Named for Pull {
     const OPTIONS: &'static [(&'static str, Self)] =
@@ -612,6 +630,8 @@ impl Validator<'_> {
                 0.0,
                 10.0,
             )? as f32,
+            taste_weight: self.range("recommend.taste_weight", r.taste_weight, 0.4, 0.0, 10.0)?
+                as f32,
             cut_on_change: r.cut_on_change.unwrap_or(false),
         };
         let a = raw.audio;
@@ -622,6 +642,7 @@ impl Validator<'_> {
                 self.range("audio.fade_ms", a.fade_ms, 400, 0, 10_000)? as u64
             ),
             button_tones: a.button_tones.unwrap_or(true),
+            normalize: self.choice("audio.normalize", a.normalize, Normalize::Track)?,
         };
         let g = raw.gpio;
         let gpio = GpioConfig {

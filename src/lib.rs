@@ -13,3 +13,5 @@ pub mod emotion;
 pub mod music;
 pub mod player;
 pub mod progress;
+pub mod simulate;
+pub mod vision;

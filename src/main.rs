@@ -3,9 +3,11 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use moodbox::config::{Config, ConfigError};
+use moodbox::emotion::model::EmotionModel;
 use moodbox::emotion::Emotion;
 use moodbox::music::{import, library::Library, picker::Picker, scan};
 use moodbox::progress::Progress;
+use moodbox::vision::pipeline::{CameraEmotions, FacePipeline, PipelineSettings};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -13,6 +15,7 @@ use std::process::ExitCode;
 mod exit {
     pub const FAILURE: u8 = 1;
     pub const DATA: u8 = 65;
+    pub const INTERRUPTED: u8 = 130;
     pub const CONFIG: u8 = 78;
 }
 
@@ -39,6 +42,16 @@ enum Command {
     Scan {
         /// Folders to scan
         dirs: Vec<PathBuf>,
+        /// Then analyse new and changed tracks, as `moodbox analyze` does
+        #[arg(long)]
+        analyze: bool,
+    },
+    /// Measure new and changed tracks: loudness (for playback gain), tempo, key, valence and
+    /// energy (Ctrl-C stops after the current track; a re-run resumes)
+    Analyze {
+        /// Analyse every track again, not only new and changed ones
+        #[arg(long)]
+        force: bool,
     },
     /// Set valence/energy per track from a CSV (Spotify-features column names accepted)
     ImportFeatures {
@@ -121,6 +134,44 @@ enum Command {
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
     },
+    /// Find faces in pictures: boxes, scores and the seven emotion probabilities
+    Detect {
+        /// PNG or JPEG files
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Also write the picture with the faces drawn on it (several images: OUT-1.png, OUT-2.png, …)
+        #[arg(long, value_name = "OUT.png")]
+        annotate: Option<PathBuf>,
+        /// Model file [default: model.path from the config if it exists, else models/emotion-int8.onnx]
+        #[arg(long, value_name = "PATH")]
+        model: Option<PathBuf>,
+        /// Smallest face to look for, in pixels [default: camera.min_face]
+        #[arg(long, value_name = "PX")]
+        min_face: Option<u32>,
+    },
+    /// End-to-end accuracy on whole frames (detect, crop, classify): DIR/<emotion>/* or Yale names
+    EvalFrames {
+        /// DIR/<emotion>/*.png|jpg, or files named like subject01.happy.png
+        dir: PathBuf,
+        /// Print the report as JSON (with every frame's outcome)
+        #[arg(long)]
+        json: bool,
+        /// Model file [default: model.path from the config if it exists, else models/emotion-int8.onnx]
+        #[arg(long, value_name = "PATH")]
+        model: Option<PathBuf>,
+        /// Average each face with its mirror image
+        #[arg(long)]
+        flip_tta: bool,
+        /// Face crop side as a multiple of the detected box [default: camera.crop_scale]
+        #[arg(long, value_name = "X")]
+        crop_scale: Option<f32>,
+    },
+    /// Open the configured camera: format, frame rate, faces per frame, current top emotion
+    CameraTest {
+        /// How long to watch
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -132,6 +183,8 @@ fn main() -> ExitCode {
             let data_error = e.chain().any(|c| {
                 c.downcast_ref::<moodbox::emotion::eval::EvalError>()
                     .is_some_and(|e| e.is_data_error())
+                    || c.downcast_ref::<moodbox::vision::VisionError>()
+                        .is_some_and(|e| e.is_data_error())
             });
             let code = if e.chain().any(|c| c.is::<ConfigError>()) {
                 exit::CONFIG
@@ -147,7 +200,10 @@ fn main() -> ExitCode {
 
 fn init_logging(cfg: &Config) {
     let mut b = env_logger::Builder::new();
-    b.filter_level(cfg.log_level).parse_default_env();
+    b.filter_level(cfg.log_level)
+        // tract reports CPU probing at info level: noise for a box's journal.
+        .filter_module("tract_linalg", log::LevelFilter::Warn)
+        .parse_default_env();
     // journald adds its own timestamps; env_logger leaves colours out when not on a tty.
     if std::env::var_os("JOURNAL_STREAM").is_some() {
         b.format_timestamp(None);
@@ -155,9 +211,66 @@ fn init_logging(cfg: &Config) {
     let _ = b.try_init();
 }
 
+/// The camera pipeline as the daemon's emotion source. Without a usable model the box
+/// still plays music (on a neutral mood) and the log says why.
+fn camera_emotions(cfg: &Config) -> Option<Box<dyn moodbox::daemon::EmotionSource>> {
+    match CameraEmotions::from_config(moodbox::camera::open_source(&cfg.camera), cfg) {
+        Ok(cam) => Some(Box::new(cam)),
+        Err(e) => {
+            log::error!("camera pipeline unavailable, the mood stays neutral: {e}");
+            None
+        }
+    }
+}
+
+/// `--model`, else the configured model when installed, else the repository's models/.
+fn model_path(explicit: Option<PathBuf>, cfg: &Config) -> PathBuf {
+    explicit.unwrap_or_else(|| {
+        if cfg.model.path.is_file() {
+            cfg.model.path.clone()
+        } else {
+            moodbox::emotion::model::DEFAULT_MODEL.into()
+        }
+    })
+}
+
 fn open_library(cli_db: Option<&Path>, cfg: &Config) -> Result<Library> {
     let path = cli_db.unwrap_or(&cfg.paths.database);
     Ok(Library::open(path)?)
+}
+
+/// Analyses the tracks that need it, with a progress bar. Ctrl-C (or SIGTERM) stops after
+/// the current track, and everything done so far is kept; a second Ctrl-C ends at once.
+fn analyze_library(lib: &Library) -> Result<u8> {
+    use std::sync::{atomic::AtomicBool, Arc};
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(
+            sig,
+            i32::from(exit::INTERRUPTED),
+            Arc::clone(&stop),
+        )?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+    let mut progress = Progress::new("tracks");
+    let report = moodbox::music::analysis::run_pending(
+        lib,
+        &mut |done, total, _| progress.set(done as u64, total as u64),
+        &stop,
+    );
+    progress.finish();
+    let report = report?;
+    for (path, why) in &report.problems {
+        eprintln!("skipped {}: {why}", path.display());
+    }
+    println!("{}", report.summary());
+    Ok(if report.stopped {
+        exit::INTERRUPTED
+    } else if report.problems.is_empty() {
+        0
+    } else {
+        exit::DATA
+    })
 }
 
 fn run(cli: Cli) -> Result<u8> {
@@ -177,7 +290,7 @@ fn run(cli: Cli) -> Result<u8> {
     init_logging(&cfg);
     match cli.command {
         Command::CheckConfig { .. } => unreachable!("handled above"),
-        Command::Scan { dirs } => {
+        Command::Scan { dirs, analyze } => {
             let dirs = if dirs.is_empty() {
                 cfg.paths.music_dirs.clone()
             } else {
@@ -196,11 +309,22 @@ fn run(cli: Cli) -> Result<u8> {
                     report.tagged_features
                 );
             }
-            Ok(if report.problems.is_empty() {
+            let code = if report.problems.is_empty() {
                 0
             } else {
                 exit::DATA
-            })
+            };
+            if analyze {
+                return Ok(analyze_library(&lib)?.max(code));
+            }
+            Ok(code)
+        }
+        Command::Analyze { force } => {
+            let lib = open_library(cli.database.as_deref(), &cfg)?;
+            if force {
+                lib.force_reanalysis()?;
+            }
+            analyze_library(&lib)
         }
         Command::ImportFeatures { csv } => {
             let mut lib = open_library(cli.database.as_deref(), &cfg)?;
@@ -278,7 +402,7 @@ fn run(cli: Cli) -> Result<u8> {
                     fps: cfg.camera.fps,
                 })
                     as Box<dyn moodbox::daemon::EmotionSource>),
-                None => None,
+                None => camera_emotions(&cfg),
             };
             moodbox::daemon::run(moodbox::daemon::RunOptions {
                 config: cfg,
@@ -354,13 +478,7 @@ fn run(cli: Cli) -> Result<u8> {
             flip_tta,
             limit,
         } => {
-            let model = model.unwrap_or_else(|| {
-                if cfg.model.path.is_file() {
-                    cfg.model.path.clone()
-                } else {
-                    moodbox::emotion::model::DEFAULT_MODEL.into()
-                }
-            });
+            let model = model_path(model, &cfg);
             let opts = moodbox::emotion::eval::EvalOptions {
                 input,
                 usage,
@@ -382,6 +500,70 @@ fn run(cli: Cli) -> Result<u8> {
             }
             Ok(0)
         }
+        Command::Detect {
+            images,
+            annotate,
+            model,
+            min_face,
+        } => {
+            let explicit = model.is_some();
+            let model = match EmotionModel::load(&model_path(model, &cfg), cfg.model.flip_tta) {
+                Ok(m) => Some(m),
+                Err(e) if explicit => return Err(e.into()),
+                Err(e) => {
+                    log::warn!("{e}; printing face boxes only");
+                    None
+                }
+            };
+            let mut settings = PipelineSettings::from_config(&cfg);
+            if let Some(px) = min_face {
+                settings.min_face = px;
+            }
+            moodbox::vision::cli::detect(
+                &images,
+                annotate.as_deref(),
+                model,
+                settings,
+                &mut std::io::stdout().lock(),
+            )?;
+            Ok(0)
+        }
+        Command::EvalFrames {
+            dir,
+            json,
+            model,
+            flip_tta,
+            crop_scale,
+        } => {
+            let mut settings = PipelineSettings::from_config(&cfg);
+            if let Some(s) = crop_scale {
+                settings.crop_scale = s;
+            }
+            let model = model_path(model, &cfg);
+            moodbox::vision::cli::eval_frames(
+                &dir,
+                &model,
+                flip_tta,
+                settings,
+                json,
+                &mut std::io::stdout().lock(),
+            )?;
+            Ok(0)
+        }
+        Command::CameraTest { seconds } => {
+            let mut source = moodbox::camera::open_source(&cfg.camera);
+            let model = EmotionModel::load(&cfg.model.path, cfg.model.flip_tta)
+                .map_err(|e| log::warn!("{e}; faces only, no emotions"))
+                .ok();
+            let mut pipeline = FacePipeline::new(PipelineSettings::from_config(&cfg), model);
+            moodbox::vision::cli::camera_test(
+                source.as_mut(),
+                &mut pipeline,
+                seconds,
+                &mut std::io::stdout().lock(),
+            )?;
+            Ok(0)
+        }
         Command::Library => {
             let lib = open_library(cli.database.as_deref(), &cfg)?;
             let c = lib.counts()?;
@@ -394,6 +576,10 @@ fn run(cli: Cli) -> Result<u8> {
             println!("with features {}", c.with_features);
             println!("gone          {}", c.gone);
             println!("broken        {}", c.broken);
+            println!("analysed      {}", c.analysed);
+            if c.analysis_failed > 0 {
+                println!("unanalysable  {}", c.analysis_failed);
+            }
             for (format, n) in &c.per_format {
                 println!("  {format:<11} {n}");
             }

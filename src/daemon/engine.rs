@@ -4,7 +4,7 @@
 //! feed it on a simulated clock, so both run exactly this code.
 
 use crate::buttons::Action;
-use crate::config::{Config, Named};
+use crate::config::{Config, Named, Normalize};
 use crate::control::Status;
 use crate::daemon::debounce::{ChangeReason, Debouncer, Observation};
 use crate::emotion::Emotion;
@@ -16,9 +16,9 @@ use std::time::Duration;
 
 /// What the engine needs from a player.
 pub trait Deck {
-    /// Starts a track; an immediate failure (file unreadable) is returned, a later one
-    /// arrives as `PlayerEvent::Failed`.
-    fn play(&mut self, track_id: i64, path: &Path) -> Result<(), String>;
+    /// Starts a track at `gain_db` (loudness normalisation, 0 = as it is); an immediate
+    /// failure (file unreadable) is returned, a later one arrives as `PlayerEvent::Failed`.
+    fn play(&mut self, track_id: i64, path: &Path, gain_db: f32) -> Result<(), String>;
     /// Fades out, then reports `Skipped`.
     fn skip(&mut self);
     /// Fades out, then reports `Stopped`.
@@ -31,8 +31,8 @@ pub trait Deck {
 }
 
 impl Deck for Player {
-    fn play(&mut self, track_id: i64, path: &Path) -> Result<(), String> {
-        Player::play(self, track_id, path);
+    fn play(&mut self, track_id: i64, path: &Path, gain_db: f32) -> Result<(), String> {
+        Player::play(self, track_id, path, gain_db);
         Ok(())
     }
     fn skip(&mut self) {
@@ -57,8 +57,8 @@ impl Deck for Player {
 }
 
 impl Deck for Mixer {
-    fn play(&mut self, track_id: i64, path: &Path) -> Result<(), String> {
-        Mixer::play(self, track_id, path).map_err(|e| e.to_string())
+    fn play(&mut self, track_id: i64, path: &Path, gain_db: f32) -> Result<(), String> {
+        Mixer::play(self, track_id, path, gain_db).map_err(|e| e.to_string())
     }
     fn skip(&mut self) {
         Mixer::skip(self)
@@ -340,7 +340,8 @@ impl Engine {
                 return Ok(());
             };
             let label = pick.track.label();
-            if let Err(e) = deck.play(pick.track.id, &pick.track.path) {
+            let gain_db = self.gain_for(pick.track.id);
+            if let Err(e) = deck.play(pick.track.id, &pick.track.path, gain_db) {
                 self.say(now, &format!("cannot play {label}: {e}; passing over it"));
                 self.lib.mark_broken(pick.track.id, &e)?;
                 self.picker.forget(pick.track.id);
@@ -373,6 +374,21 @@ impl Engine {
         self.message =
             Some("several tracks in a row could not be played; waiting for the next scan".into());
         Ok(())
+    }
+
+    /// The playback gain for a track under `audio.normalize`: its ReplayGain tag or measured
+    /// loudness (`Library::track_gain`), 0 dB when off or unknown.
+    fn gain_for(&self, track_id: i64) -> f32 {
+        match self.cfg.audio.normalize {
+            Normalize::Off => 0.0,
+            Normalize::Track => match self.lib.track_gain(track_id) {
+                Ok(gain) => gain.unwrap_or(0.0),
+                Err(e) => {
+                    log::warn!("track {track_id}: no loudness gain, playing it as it is: {e}");
+                    0.0
+                }
+            },
+        }
     }
 
     /// Records the current play as interrupted (SIGTERM, end of the demo).

@@ -24,7 +24,7 @@ use crate::daemon::debounce::Observation;
 use crate::daemon::engine::{Engine, Input};
 use crate::daemon::script::EmotionScript;
 use crate::music::library::{Library, LibraryError};
-use crate::music::scan;
+use crate::music::{analysis, scan};
 use crate::player::{Player, PlayerEvent};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -102,27 +102,51 @@ fn forward<T: Send + 'static>(
     }
 }
 
+/// How often a long idle analysis lets the picker see the features found so far.
+const ANALYSIS_RELOAD_EVERY: Duration = Duration::from_secs(120);
+
 /// Re-scans the music folders at start and then every `rescan_interval`, on its own
-/// database connection (WAL lets it write while the loop reads).
+/// database connection (WAL lets it write while the loop reads), and after each scan
+/// analyses the tracks that need it. The thread runs at the lowest priority, so neither
+/// disturbs the camera, the model or the music; it stops between two tracks on `stop`.
 fn spawn_rescanner(cfg: &Config, tx: Sender<Event>, stop: Arc<AtomicBool>) {
     let (db, dirs, every) = (
         cfg.paths.database.clone(),
         cfg.paths.music_dirs.clone(),
         cfg.paths.rescan_interval,
     );
-    let _ = thread::Builder::new()
-        .name("rescan".into())
-        .spawn(move || loop {
-            match Library::open(&db)
-                .map_err(scan::ScanError::from)
-                .and_then(|mut lib| scan::scan(&mut lib, &dirs, &mut scan::Quiet))
-            {
-                Ok(r) if r.added + r.updated + r.moved + r.gone > 0 => {
-                    if tx.send(Event::Input(Input::LibraryChanged)).is_err() {
-                        return;
+    let _ = thread::Builder::new().name("rescan".into()).spawn(move || {
+        lower_thread_priority();
+        let changed = || tx.send(Event::Input(Input::LibraryChanged)).is_ok();
+        loop {
+            match Library::open(&db) {
+                Ok(mut lib) => {
+                    match scan::scan(&mut lib, &dirs, &mut scan::Quiet) {
+                        Ok(r) if r.added + r.updated + r.moved + r.gone > 0 => {
+                            if !changed() {
+                                return;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => log::warn!("re-scan failed: {e}"),
+                    }
+                    let mut reloaded = Instant::now();
+                    let mut progress = |_: usize, _: usize, _: &std::path::Path| {
+                        if reloaded.elapsed() >= ANALYSIS_RELOAD_EVERY {
+                            reloaded = Instant::now();
+                            changed();
+                        }
+                    };
+                    match analysis::run_pending(&lib, &mut progress, &stop) {
+                        Ok(r) if r.features_changed > 0 => {
+                            if !changed() {
+                                return;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => log::warn!("analysis failed: {e}"),
                     }
                 }
-                Ok(_) => {}
                 Err(e) => log::warn!("re-scan failed: {e}"),
             }
             if every.is_zero() {
@@ -135,7 +159,24 @@ fn spawn_rescanner(cfg: &Config, tx: Sender<Event>, stop: Arc<AtomicBool>) {
                 }
                 thread::sleep(Duration::from_millis(250));
             }
-        });
+        }
+    });
+}
+
+/// Lowers the calling thread (not the whole process) to nice 19: on Linux a thread id
+/// names one thread for `setpriority`.
+fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain system calls on the current thread's own id; no memory is shared.
+        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19) };
+        if rc != 0 {
+            log::info!(
+                "cannot lower the priority of the re-scan thread: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
 }
 
 pub fn run(opts: RunOptions) -> Result<(), DaemonError> {

@@ -693,6 +693,7 @@ pub fn run_eval(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::camera::image::luma;
     use Emotion::*;
 
     #[test]

@@ -13,6 +13,7 @@
 //! Loudness is measured on the original channels (BS.1770 sums the channels' power, so a
 //! mono downmix would read 3 dB low on a stereo track); everything else on the mono signal.
 
+pub mod batch;
 mod decode;
 pub mod key;
 pub mod loudness;
@@ -21,6 +22,7 @@ mod resample;
 pub mod spectral;
 pub mod tempo;
 
+pub use batch::{run_pending, AnalyzeReport};
 pub use key::{Key, Mode};
 pub use loudness::Loudness;
 pub use spectral::Spectrum;

@@ -5,7 +5,8 @@
 //! music box, so the extra fsync per commit costs nothing noticeable.
 
 use crate::emotion::Emotion;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use crate::music::analysis::Analysis;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -91,6 +92,25 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE tracks ADD COLUMN broken TEXT;
     CREATE INDEX plays_track_emotion ON plays(track_id, emotion);
     CREATE INDEX likes_track_emotion ON likes(track_id, emotion);",
+    // 3: measured audio (`moodbox analyze`): loudness for playback gain, tempo, key, mood.
+    // A row with NULL measurements and an `error` is a file that could not be analysed (not
+    // retried until it changes); `analysed_at` NULL asks for it to be redone (`--force`).
+    // ReplayGain tags are read at scan time into tracks.
+    "CREATE TABLE analysis (
+        track_id       INTEGER PRIMARY KEY REFERENCES tracks(id) ON DELETE CASCADE,
+        analysed_mtime INTEGER NOT NULL,
+        lufs           REAL,
+        gain_db        REAL,
+        true_peak_dbtp REAL,
+        tempo          REAL,
+        key            TEXT,
+        energy         REAL,
+        valence        REAL,
+        analysed_at    INTEGER,
+        error          TEXT
+    );
+    ALTER TABLE tracks ADD COLUMN replaygain_db REAL;
+    ALTER TABLE tracks ADD COLUMN replaygain_peak REAL;",
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -196,12 +216,33 @@ pub struct Feedback {
     pub finished: u32,
 }
 
+/// What the listener did with a track under one emotion, for learning their taste.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TasteEvent {
+    pub track_id: i64,
+    pub artist: Option<String>,
+    pub features: Option<Features>,
+    pub signal: Signal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Finished,
+    Skipped { listened: Duration },
+    Like,
+    NotForMood,
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Counts {
     pub tracks: u64,
     pub with_features: u64,
     pub gone: u64,
     pub broken: u64,
+    /// Present tracks measured by `moodbox analyze` (as the file is now).
+    pub analysed: u64,
+    /// Present tracks whose analysis failed (undecodable or too short).
+    pub analysis_failed: u64,
     pub per_format: Vec<(String, u64)>,
 }
 
@@ -212,6 +253,61 @@ pub struct EmotionStats {
     pub finished: u64,
     pub skips: u64,
     pub likes: u64,
+}
+
+/// A file's ReplayGain tags (`REPLAYGAIN_TRACK_GAIN` / `_PEAK`), read at scan time.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ReplayGain {
+    /// Track gain, dB.
+    pub gain_db: Option<f32>,
+    /// Track peak, linear (1.0 = full scale).
+    pub peak: Option<f32>,
+}
+
+/// What `moodbox analyze` stored for a track.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StoredAnalysis {
+    /// The file's mtime when it was analysed; a different mtime now means "analyse again".
+    pub analysed_mtime: i64,
+    pub lufs: Option<f32>,
+    pub gain_db: Option<f32>,
+    pub true_peak_dbtp: Option<f32>,
+    pub tempo: Option<f32>,
+    pub key: Option<String>,
+    pub energy: Option<f32>,
+    pub valence: Option<f32>,
+    /// Unix seconds; `None` once `force_reanalysis` asked for it to be redone.
+    pub analysed_at: Option<i64>,
+    /// Why the file could not be analysed (then the measurements are `None`).
+    pub error: Option<String>,
+}
+
+/// Loudness normalisation brings every track to `analysis::loudness::REFERENCE_LUFS`
+/// (-18 LUFS, ReplayGain 2.0), but never pushes its true peak above this (EBU R128's
+/// ceiling), dBTP.
+pub const PEAK_CEILING_DBTP: f32 = -1.0;
+/// Largest boost for a track whose peak is unknown, dB.
+pub const BLIND_BOOST_DB: f32 = 6.0;
+/// Largest boost at all, dB: a near-silent track is not raised into audible hiss.
+pub const MAX_BOOST_DB: f32 = 20.0;
+
+/// The playback gain (dB) for a track: its ReplayGain tag when it has one, else the gain
+/// measured by analysis; limited so that the peak stays at or below `PEAK_CEILING_DBTP`
+/// when the true peak is known, else to at most `BLIND_BOOST_DB` of boost. `None` when
+/// neither a tag nor a measurement is known.
+pub fn playback_gain(
+    tag_db: Option<f32>,
+    measured_db: Option<f32>,
+    peak_dbtp: Option<f32>,
+) -> Option<f32> {
+    let gain = tag_db
+        .filter(|g| g.is_finite())
+        .or(measured_db.filter(|g| g.is_finite()))?;
+    let limit = match peak_dbtp.filter(|p| p.is_finite()) {
+        Some(peak) => PEAK_CEILING_DBTP - peak,
+        None => BLIND_BOOST_DB,
+    };
+    Some(gain.min(limit).min(MAX_BOOST_DB))
 }
 
 pub struct Library {
@@ -285,11 +381,21 @@ impl Library {
             let path = self.path.clone();
             let tx = self
                 .conn
-                .transaction()
+                .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|source| LibraryError::Sqlite {
                     path: path.clone(),
                     source,
                 })?;
+            // Another process opening the library at the same moment may have applied it.
+            let applied: i64 = tx
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(|source| LibraryError::Sqlite {
+                    path: path.clone(),
+                    source,
+                })?;
+            if applied > i as i64 {
+                continue;
+            }
             tx.execute_batch(sql)
                 .and_then(|_| tx.pragma_update(None, "user_version", (i + 1) as i64))
                 .and_then(|_| tx.commit())
@@ -453,6 +559,178 @@ impl Library {
             .map_err(|e| self.err(e))
     }
 
+    /// Runs `f` in its own committed transaction, or inside the caller's when one is open.
+    fn atomically<T>(
+        &self,
+        f: impl FnOnce() -> Result<T, LibraryError>,
+    ) -> Result<T, LibraryError> {
+        if !self.conn.is_autocommit() {
+            return f();
+        }
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.err(e))?;
+        match f() {
+            Ok(v) => {
+                self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Present, playable tracks that were never analysed, changed since (their mtime
+    /// differs), or were asked to be redone: (id, path, mtime), in id order.
+    pub fn tracks_needing_analysis(&self) -> Result<Vec<(i64, PathBuf, i64)>, LibraryError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT t.id, t.path, t.mtime FROM tracks t LEFT JOIN analysis a ON a.track_id = t.id
+                 WHERE t.gone = 0 AND t.broken IS NULL
+                   AND (a.track_id IS NULL OR a.analysed_mtime != t.mtime OR a.analysed_at IS NULL)
+                 ORDER BY t.id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get(0)?, PathBuf::from(r.get::<_, String>(1)?), r.get(2)?))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Stores the analysis of track `id` (as of file mtime `mtime`) and its valence, energy
+    /// and tempo as features from analysis (imported or tagged features are kept), in one
+    /// committed transaction. Returns whether the features were written.
+    pub fn store_analysis(&self, id: i64, mtime: i64, a: &Analysis) -> Result<bool, LibraryError> {
+        let finite = |x: f32| x.is_finite().then_some(x);
+        let tempo = finite(a.rhythm.tempo_bpm).filter(|t| *t > 0.0);
+        self.atomically(|| {
+            self.conn
+                .execute(
+                    "INSERT OR REPLACE INTO analysis (track_id, analysed_mtime, lufs, gain_db, true_peak_dbtp,
+                                                      tempo, key, energy, valence, analysed_at, error)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL)",
+                    params![
+                        id,
+                        mtime,
+                        finite(a.loudness.integrated_lufs),
+                        finite(a.loudness.track_gain_db),
+                        finite(a.loudness.true_peak_dbtp),
+                        tempo,
+                        a.key.to_string(),
+                        finite(a.energy),
+                        finite(a.valence),
+                        unix_now()
+                    ],
+                )
+                .map_err(|e| self.err(e))?;
+            if !(a.valence.is_finite() && a.energy.is_finite()) {
+                return Ok(false);
+            }
+            let features = Features {
+                valence: a.valence.clamp(0.0, 1.0),
+                energy: a.energy.clamp(0.0, 1.0),
+                tempo,
+                ..Default::default()
+            };
+            self.set_features(id, &features, FeatureSource::Analysis)
+        })
+    }
+
+    /// Records that track `id` (as of mtime `mtime`) could not be analysed, so it is not
+    /// tried again until the file changes. The track stays playable: only the player marks
+    /// tracks broken.
+    pub fn store_analysis_failure(
+        &self,
+        id: i64,
+        mtime: i64,
+        error: &str,
+    ) -> Result<(), LibraryError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO analysis (track_id, analysed_mtime, analysed_at, error)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![id, mtime, unix_now(), error],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Asks for every track to be analysed again (`moodbox analyze --force`). The old
+    /// measurements stay in use until each is replaced, so a stopped run loses nothing.
+    pub fn force_reanalysis(&self) -> Result<usize, LibraryError> {
+        self.conn
+            .execute("UPDATE analysis SET analysed_at = NULL", [])
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn stored_analysis(&self, id: i64) -> Result<Option<StoredAnalysis>, LibraryError> {
+        self.conn
+            .query_row(
+                "SELECT analysed_mtime, lufs, gain_db, true_peak_dbtp, tempo, key, energy, valence,
+                        analysed_at, error
+                 FROM analysis WHERE track_id = ?1",
+                [id],
+                |r| {
+                    Ok(StoredAnalysis {
+                        analysed_mtime: r.get(0)?,
+                        lufs: r.get(1)?,
+                        gain_db: r.get(2)?,
+                        true_peak_dbtp: r.get(3)?,
+                        tempo: r.get(4)?,
+                        key: r.get(5)?,
+                        energy: r.get(6)?,
+                        valence: r.get(7)?,
+                        analysed_at: r.get(8)?,
+                        error: r.get(9)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Stores the ReplayGain tags a scan read (or clears them when the file has none).
+    pub fn set_replaygain(&self, id: i64, rg: ReplayGain) -> Result<(), LibraryError> {
+        self.conn
+            .execute(
+                "UPDATE tracks SET replaygain_db = ?2, replaygain_peak = ?3 WHERE id = ?1",
+                params![id, rg.gain_db, rg.peak],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The loudness-normalising gain for playing track `id` (see `playback_gain`): its
+    /// ReplayGain tag, else the analysis of the file as it is now; `None` when neither is
+    /// known (play it as it is).
+    pub fn track_gain(&self, id: i64) -> Result<Option<f32>, LibraryError> {
+        self.conn
+            .query_row(
+                "SELECT t.replaygain_db, t.replaygain_peak, a.gain_db, a.true_peak_dbtp
+                 FROM tracks t LEFT JOIN analysis a ON a.track_id = t.id AND a.analysed_mtime = t.mtime
+                 WHERE t.id = ?1",
+                [id],
+                |r| {
+                    let tag: Option<f32> = r.get(0)?;
+                    let tag_peak: Option<f32> = r.get(1)?;
+                    let measured: Option<f32> = r.get(2)?;
+                    let true_peak: Option<f32> = r.get(3)?;
+                    let tag_peak_db = tag_peak
+                        .filter(|p| *p > 0.0)
+                        .map(|p| 20.0 * p.log10());
+                    Ok(playback_gain(tag, measured, true_peak.or(tag_peak_db)))
+                },
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.err(e))
+    }
+
     /// Present, playable tracks (not gone, not broken) with their features if any.
     pub fn candidates(&self) -> Result<Vec<Candidate>, LibraryError> {
         let mut stmt = self
@@ -589,7 +867,7 @@ impl Library {
     }
 
     /// Likes, skips and completions per track for one emotion.
-    pub fn feedback(&self, emotion: Emotion) -> Result<HashMap<i64, Feedback>, LibraryError> {
+    pub fn feedback(&self, emotion: Emotion) -> Result<IdMap<Feedback>, LibraryError> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -616,6 +894,47 @@ impl Library {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    /// One event per finished or skipped play and per like or "not for this mood" under
+    /// `emotion`, with the track's artist and features (valence and energy only).
+    pub fn taste_events(&self, emotion: Emotion) -> Result<Vec<TasteEvent>, LibraryError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT e.track_id, t.artist, f.valence, f.energy, e.kind, e.listened_ms FROM (
+                    SELECT track_id, outcome kind, listened_ms FROM plays
+                    WHERE emotion = ?1 AND outcome IN ('finished', 'skipped')
+                    UNION ALL
+                    SELECT track_id, iif(value = 1, 'like', 'not-for-mood'), NULL FROM likes
+                    WHERE emotion = ?1) e
+                 JOIN tracks t ON t.id = e.track_id LEFT JOIN features f ON f.track_id = e.track_id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([emotion.name()], |r| {
+                let valence: Option<f32> = r.get(2)?;
+                let energy: Option<f32> = r.get(3)?;
+                let listened =
+                    Duration::from_millis(r.get::<_, Option<i64>>(5)?.unwrap_or(0).max(0) as u64);
+                Ok(TasteEvent {
+                    track_id: r.get(0)?,
+                    artist: r.get(1)?,
+                    features: valence.zip(energy).map(|(valence, energy)| Features {
+                        valence,
+                        energy,
+                        ..Default::default()
+                    }),
+                    signal: match r.get_ref(4)?.as_str()? {
+                        "finished" => Signal::Finished,
+                        "skipped" => Signal::Skipped { listened },
+                        "like" => Signal::Like,
+                        _ => Signal::NotForMood,
+                    },
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
     pub fn counts(&self) -> Result<Counts, LibraryError> {
         let (tracks, gone, broken, with_features) = self
             .conn
@@ -625,6 +944,15 @@ impl Library {
                  FROM tracks",
                 [],
                 |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?)),
+            )
+            .map_err(|e| self.err(e))?;
+        let (analysed, analysis_failed) = self
+            .conn
+            .query_row(
+                "SELECT count(*), count(a.error) FROM analysis a JOIN tracks t ON t.id = a.track_id
+                 WHERE t.gone = 0 AND a.analysed_mtime = t.mtime",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
             )
             .map_err(|e| self.err(e))?;
         let mut stmt = self
@@ -643,6 +971,8 @@ impl Library {
             with_features: with_features as u64,
             gone: gone as u64,
             broken: broken as u64,
+            analysed: (analysed - analysis_failed) as u64,
+            analysis_failed: analysis_failed as u64,
             per_format,
         })
     }
@@ -708,6 +1038,28 @@ impl Library {
         }
     }
 }
+
+/// Hashes track ids with one multiply: the recommender looks every candidate up, and
+/// SipHash would cost more than the whole score.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_i64(&mut self, i: i64) {
+        self.0 = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A map keyed by track id.
+pub type IdMap<V> = HashMap<i64, V, std::hash::BuildHasherDefault<IdHasher>>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackKey {
@@ -783,6 +1135,183 @@ mod tests {
         lib.mark_broken(known[Path::new("/m/a.mp3")].id, "bad frame")
             .unwrap();
         assert!(lib.candidates().unwrap().is_empty());
+    }
+
+    #[test]
+    fn migrates_a_version_2_database_to_3_keeping_its_rows_and_analysis_pending() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lib.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(MIGRATIONS[1]).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            conn.execute_batch(
+                "INSERT INTO tracks (id, path, duration_ms, format, size, mtime, added_at, fingerprint)
+                     VALUES (1, '/m/a.flac', 1, 'flac', 1, 7, 1, 42);
+                 INSERT INTO features (track_id, valence, energy, source) VALUES (1, 0.2, 0.3, 'import');
+                 INSERT INTO plays (track_id, emotion, started_at) VALUES (1, 'sad', 1);",
+            )
+            .unwrap();
+        }
+        let lib = Library::open(&path).unwrap();
+        assert_eq!(lib.schema_version().unwrap(), 3);
+        assert_eq!(
+            lib.features(1).unwrap().map(|(f, s)| (f.valence, s)),
+            Some((0.2, FeatureSource::Import))
+        );
+        assert_eq!(lib.recent_tracks(5).unwrap(), vec![1]);
+        assert_eq!(
+            lib.tracks_needing_analysis().unwrap(),
+            vec![(1, PathBuf::from("/m/a.flac"), 7)]
+        );
+        assert_eq!(lib.track_gain(1).unwrap(), None);
+        assert_eq!(lib.stored_analysis(1).unwrap(), None);
+    }
+
+    fn analysis(lufs: f32, peak: f32) -> Analysis {
+        use crate::music::analysis::{Key, Loudness, Mode, Rhythm, Spectrum};
+        Analysis {
+            duration: Duration::from_secs(180),
+            sample_rate: 44_100,
+            channels: 2,
+            loudness: Loudness {
+                integrated_lufs: lufs,
+                track_gain_db: -18.0 - lufs,
+                range_lu: 5.0,
+                true_peak_dbtp: peak,
+                sample_peak_dbfs: peak,
+                rms_dbfs: lufs,
+                crest_db: peak - lufs,
+            },
+            spectrum: Spectrum::default(),
+            rhythm: Rhythm {
+                tempo_bpm: 128.0,
+                ..Default::default()
+            },
+            key: Key {
+                tonic: 9,
+                mode: Mode::Minor,
+                strength: 0.8,
+                mode_clarity: -0.2,
+            },
+            valence: 0.3,
+            energy: 0.7,
+        }
+    }
+
+    #[test]
+    fn playback_gain_prefers_the_tag_and_guards_the_peak() {
+        // Measured only: a quiet track is raised to -18 LUFS while its peak allows.
+        assert_eq!(playback_gain(None, Some(12.0), Some(-20.0)), Some(12.0));
+        assert_eq!(playback_gain(None, Some(12.0), Some(-5.0)), Some(4.0));
+        // Unknown peak: at most +6 dB of boost; cuts pass unchanged.
+        assert_eq!(playback_gain(None, Some(12.0), None), Some(6.0));
+        assert_eq!(playback_gain(None, Some(-8.0), None), Some(-8.0));
+        // The tag wins over the measurement, and is guarded too.
+        assert_eq!(playback_gain(Some(-3.0), Some(5.0), Some(-1.0)), Some(-3.0));
+        assert_eq!(playback_gain(Some(4.0), Some(5.0), Some(-2.0)), Some(1.0));
+        // Silence is not raised into hiss.
+        assert_eq!(
+            playback_gain(None, Some(52.0), Some(-200.0)),
+            Some(MAX_BOOST_DB)
+        );
+        assert_eq!(playback_gain(None, None, Some(-3.0)), None);
+        assert_eq!(playback_gain(Some(f32::NAN), Some(2.0), None), Some(2.0));
+    }
+
+    #[test]
+    fn stored_analysis_sets_features_gain_and_is_redone_when_the_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = Library::open(&dir.path().join("lib.db")).unwrap();
+        let a = lib.upsert_track(&meta("/m/a.flac")).unwrap();
+        let b = lib.upsert_track(&meta("/m/b.flac")).unwrap();
+        let c = lib.upsert_track(&meta("/m/c.flac")).unwrap();
+        lib.mark_broken(c, "bad frame").unwrap();
+        let imported = Features {
+            valence: 0.9,
+            energy: 0.1,
+            ..Default::default()
+        };
+        lib.set_features(b, &imported, FeatureSource::Import)
+            .unwrap();
+        let pending: Vec<i64> = lib
+            .tracks_needing_analysis()
+            .unwrap()
+            .iter()
+            .map(|t| t.0)
+            .collect();
+        assert_eq!(pending, vec![a, b], "broken tracks are left alone");
+
+        assert!(lib.store_analysis(a, 5, &analysis(-30.0, -4.0)).unwrap());
+        assert!(!lib.store_analysis(b, 5, &analysis(-10.0, 0.5)).unwrap());
+        assert!(lib.tracks_needing_analysis().unwrap().is_empty());
+        let (f, source) = lib.features(a).unwrap().unwrap();
+        assert_eq!(
+            (f.valence, f.energy, f.tempo, source),
+            (0.3, 0.7, Some(128.0), FeatureSource::Analysis)
+        );
+        assert_eq!(
+            lib.features(b).unwrap().unwrap(),
+            (imported, FeatureSource::Import)
+        );
+        let stored = lib.stored_analysis(a).unwrap().unwrap();
+        assert_eq!(stored.key.as_deref(), Some("A minor"));
+        assert_eq!((stored.lufs, stored.gain_db), (Some(-30.0), Some(12.0)));
+        // +12 dB wanted, the -4 dBTP peak allows +3.
+        assert_eq!(lib.track_gain(a).unwrap(), Some(3.0));
+        assert_eq!(lib.track_gain(b).unwrap(), Some(-8.0));
+        // A tag wins over the measurement.
+        lib.set_replaygain(
+            b,
+            ReplayGain {
+                gain_db: Some(-3.0),
+                peak: Some(0.5),
+            },
+        )
+        .unwrap();
+        assert_eq!(lib.track_gain(b).unwrap(), Some(-3.0));
+
+        // The file changes: its old measurement no longer applies and it is analysed again.
+        lib.upsert_track(&TrackMeta {
+            mtime: 6,
+            ..meta("/m/a.flac")
+        })
+        .unwrap();
+        assert_eq!(lib.track_gain(a).unwrap(), None);
+        assert_eq!(
+            lib.tracks_needing_analysis().unwrap(),
+            vec![(a, PathBuf::from("/m/a.flac"), 6)]
+        );
+        lib.store_analysis_failure(a, 6, "not decodable").unwrap();
+        assert!(lib.tracks_needing_analysis().unwrap().is_empty());
+        assert!(
+            lib.candidates().unwrap().iter().any(|t| t.id == a),
+            "still playable"
+        );
+        let counts = lib.counts().unwrap();
+        assert_eq!((counts.analysed, counts.analysis_failed), (1, 1));
+        // --force: everything again, old gains still in use meanwhile.
+        assert_eq!(lib.force_reanalysis().unwrap(), 2);
+        assert_eq!(lib.tracks_needing_analysis().unwrap().len(), 2);
+        assert_eq!(lib.track_gain(b).unwrap(), Some(-3.0));
+    }
+
+    #[test]
+    fn two_processes_opening_a_new_library_at_once_both_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lib.db");
+        let openers: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || Library::open(&path).map(|_| ()))
+            })
+            .collect();
+        for o in openers {
+            o.join().unwrap().unwrap();
+        }
+        let lib = Library::open(&path).unwrap();
+        assert_eq!(lib.schema_version().unwrap(), SCHEMA_VERSION);
     }
 
     #[test]
@@ -869,6 +1398,27 @@ mod tests {
                 ..Default::default()
             }
         );
+        let signals = |e| {
+            let mut v: Vec<(i64, Signal)> = lib
+                .taste_events(e)
+                .unwrap()
+                .into_iter()
+                .map(|ev| (ev.track_id, ev.signal))
+                .collect();
+            v.sort_by_key(|(id, s)| (*id, format!("{s:?}")));
+            v
+        };
+        let listened = Duration::from_secs(3);
+        assert_eq!(
+            signals(Emotion::Happy),
+            vec![
+                (a, Signal::Skipped { listened }),
+                (b, Signal::Finished),
+                (b, Signal::Like)
+            ]
+        );
+        // A play still going teaches nothing yet.
+        assert_eq!(signals(Emotion::Sad), vec![]);
         assert_eq!(lib.close_dangling_plays().unwrap(), 1);
         assert_eq!(lib.top_liked(5).unwrap(), vec![("A – T".to_string(), 1)]);
         let stats = lib.emotion_stats().unwrap();

@@ -7,3 +7,4 @@ pub mod library;
 pub mod picker;
 pub mod recommend;
 pub mod scan;
+pub mod taste;

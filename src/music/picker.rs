@@ -4,6 +4,7 @@ use crate::config::Config;
 use crate::emotion::Emotion;
 use crate::music::library::{Candidate, Library, LibraryError};
 use crate::music::recommend::{self, Params, Rng, Scored};
+use crate::music::taste::{Artists, Model, Taste};
 
 /// A ranked track, how it scored, and why.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,22 +16,31 @@ pub struct Pick {
     pub rank: usize,
 }
 
-/// Caches the candidate list (reloaded after a scan) and owns the sampling RNG.
+/// Caches the candidate list and their artists (reloaded after a scan) and owns the
+/// sampling RNG.
 pub struct Picker {
     candidates: Vec<Candidate>,
+    artists: Artists,
+    /// Artist id per candidate, for the taste model.
+    artist_of: Vec<u32>,
     rng: Rng,
 }
 
 impl Picker {
     pub fn new(lib: &Library, seed: u64) -> Result<Picker, LibraryError> {
-        Ok(Picker {
-            candidates: lib.candidates()?,
+        let mut picker = Picker {
+            candidates: Vec::new(),
+            artists: Artists::default(),
+            artist_of: Vec::new(),
             rng: Rng::new(seed),
-        })
+        };
+        picker.reload(lib)?;
+        Ok(picker)
     }
 
     pub fn reload(&mut self, lib: &Library) -> Result<(), LibraryError> {
         self.candidates = lib.candidates()?;
+        (self.artists, self.artist_of) = Artists::of(&self.candidates);
         Ok(())
     }
 
@@ -44,7 +54,23 @@ impl Picker {
 
     /// Drops a track that failed to play from the cached list.
     pub fn forget(&mut self, track_id: i64) {
-        self.candidates.retain(|c| c.id != track_id);
+        if let Some(i) = self.candidates.iter().position(|c| c.id == track_id) {
+            self.candidates.remove(i);
+            self.artist_of.remove(i);
+        }
+    }
+
+    /// The listener's taste for `emotion`, fitted to its history now (0 when disabled).
+    pub fn taste(
+        &self,
+        lib: &Library,
+        cfg: &Config,
+        emotion: Emotion,
+    ) -> Result<Model, LibraryError> {
+        if cfg.recommend.taste_weight == 0.0 {
+            return Ok(Model::default());
+        }
+        Ok(Model::fit(&lib.taste_events(emotion)?, &self.artists))
     }
 
     /// The best `keep` candidates for `emotion`, `songs` songs after that mood was accepted.
@@ -60,10 +86,16 @@ impl Picker {
             recommend::strategy_target(cfg.recommend.strategy, emotion, cfg.target(emotion), songs);
         let recent = lib.recent_tracks(cfg.recommend.no_repeat)?;
         let feedback = lib.feedback(emotion)?;
+        let model = self.taste(lib, cfg, emotion)?;
+        let taste = Taste {
+            model: &model,
+            artist_of: &self.artist_of,
+        };
         let ranked = recommend::rank(
             &self.candidates,
             target,
             &feedback,
+            taste,
             &recent,
             &params(cfg),
             keep,
@@ -102,5 +134,6 @@ fn params(cfg: &Config) -> Params {
         top_k: cfg.recommend.top_k,
         temperature: cfg.recommend.temperature,
         feedback_weight: cfg.recommend.feedback_weight,
+        taste_weight: cfg.recommend.taste_weight,
     }
 }

@@ -1,5 +1,6 @@
 //! Picks the next song for an emotion: centred cosine similarity on (valence, energy),
-//! plus listener feedback, minus recent repeats, sampled among the top k.
+//! plus listener feedback on the song itself, plus the listener's learned taste for similar
+//! songs and artists (`taste`), minus recent repeats, sampled among the top k.
 //!
 //! Why centred: raw [0,1] vectors all point into one quadrant, so (0.1, 0.1) and (0.9, 0.9)
 //! have cosine 1. Mapping both axes to [-1, 1] first puts "neutral" at the origin and makes
@@ -16,7 +17,9 @@
 use crate::config::{Strategy, Target};
 use crate::emotion::Emotion;
 use crate::music::library::{Candidate, Features, Feedback};
-use std::collections::{HashMap, HashSet};
+use crate::music::taste::Taste;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 /// Below this length (in centred units) a target's direction is not trusted.
 pub const CENTRE_RADIUS: f32 = 0.5;
@@ -35,6 +38,7 @@ pub struct Params {
     pub top_k: usize,
     pub temperature: f32,
     pub feedback_weight: f32,
+    pub taste_weight: f32,
 }
 
 /// One ranked candidate with every term of its score, for `recommend --explain`.
@@ -44,6 +48,25 @@ pub struct Scored {
     pub score: f32,
     pub similarity: f32,
     pub feedback: f32,
+    /// `taste_weight × tanh(z / 2)` for the taste model's logit z...
+    pub taste: f32,
+    /// ...of which this much comes from the artist (the rest from the song's features).
+    pub taste_artist: f32,
+}
+
+impl Scored {
+    /// Every term of the score, e.g. `similarity +0.810 + feedback +0.000 + taste +0.120
+    /// (features +0.090, artist +0.030)`.
+    pub fn terms(&self) -> String {
+        format!(
+            "similarity {:+.3} + feedback {:+.3} + taste {:+.3} (features {:+.3}, artist {:+.3})",
+            self.similarity,
+            self.feedback,
+            self.taste,
+            self.taste - self.taste_artist,
+            self.taste_artist
+        )
+    }
 }
 
 /// The features and feedback behind a score, in words (computed only for shown picks).
@@ -88,6 +111,17 @@ pub fn feedback_term(fb: Option<&Feedback>, weight: f32) -> f32 {
     weight * (raw / 2.0).tanh()
 }
 
+/// The taste term in [-weight, weight] from the model's (features, artist) logits, and the
+/// artist's share of it (split in proportion to the logits).
+pub fn taste_term((features, artist): (f32, f32), weight: f32) -> (f32, f32) {
+    let z = features + artist;
+    if weight == 0.0 || z == 0.0 {
+        return (0.0, 0.0);
+    }
+    let term = weight * (z / 2.0).tanh();
+    (term, term * artist / z)
+}
+
 /// The target for an emotion under a strategy, `songs` songs after the mood was accepted.
 /// Uplift follows the iso principle of music therapy: meet the mood, then move it.
 pub fn strategy_target(strategy: Strategy, emotion: Emotion, mood: Target, songs: u32) -> Target {
@@ -113,30 +147,32 @@ pub const REPEAT_TOLERANCE: f32 = 0.5;
 /// `recent` (track ids, newest first). When that would leave only songs that fit far worse
 /// (a small library, or few songs for this mood), the window shrinks to its newest half
 /// until a fitting song is free: a repeat beats the wrong mood.
-pub fn rank(
+pub fn rank<S: BuildHasher>(
     candidates: &[Candidate],
     target: Target,
-    feedback: &HashMap<i64, Feedback>,
+    feedback: &HashMap<i64, Feedback, S>,
+    taste: Taste,
     recent: &[i64],
     p: &Params,
     keep: usize,
 ) -> Vec<Scored> {
-    let all = score_all(candidates, target, feedback, p);
-    let best_fit = |s: &mut dyn Iterator<Item = &Scored>| {
-        s.map(|s| s.similarity).fold(f32::NEG_INFINITY, f32::max)
+    let all = score_all(candidates, target, feedback, taste, p);
+    // `recent` is short (no_repeat, 20 by default): a linear scan beats hashing every candidate.
+    let free =
+        |window: usize| move |s: &&Scored| !recent[..window].contains(&candidates[s.index].id);
+    let best_fit = |it: &mut dyn Iterator<Item = &Scored>| {
+        it.map(|s| s.similarity).fold(f32::NEG_INFINITY, f32::max)
     };
     let overall = best_fit(&mut all.iter());
     let mut window = recent.len();
-    let mut out = loop {
-        let excluded: HashSet<i64> = recent[..window].iter().copied().collect();
-        let free = |s: &&Scored| !excluded.contains(&candidates[s.index].id);
-        if window == 0 || best_fit(&mut all.iter().filter(free)) >= overall - REPEAT_TOLERANCE {
-            break all
-                .into_iter()
-                .filter(|s| !excluded.contains(&candidates[s.index].id))
-                .collect::<Vec<_>>();
-        }
+    while window > 0 && best_fit(&mut all.iter().filter(free(window))) < overall - REPEAT_TOLERANCE
+    {
         window /= 2;
+    }
+    let mut out: Vec<Scored> = if window == 0 {
+        all
+    } else {
+        all.iter().filter(free(window)).cloned().collect()
     };
     let order = |a: &Scored, b: &Scored| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index));
     // Partial selection first: a pick at 100 000 tracks needs only the top k sorted.
@@ -148,21 +184,26 @@ pub fn rank(
     out
 }
 
-fn score_all(
+fn score_all<S: BuildHasher>(
     candidates: &[Candidate],
     target: Target,
-    feedback: &HashMap<i64, Feedback>,
+    feedback: &HashMap<i64, Feedback, S>,
+    taste: Taste,
     p: &Params,
 ) -> Vec<Scored> {
     let mut out = Vec::with_capacity(candidates.len());
     for (index, c) in candidates.iter().enumerate() {
         let similarity = similarity(target, c.features.as_ref());
         let feedback = feedback_term(feedback.get(&c.id), p.feedback_weight);
+        let (taste, taste_artist) =
+            taste_term(taste.logits(index, c.features.as_ref()), p.taste_weight);
         out.push(Scored {
             index,
-            score: similarity + feedback,
+            score: similarity + feedback + taste,
             similarity,
             feedback,
+            taste,
+            taste_artist,
         });
     }
     out
@@ -219,6 +260,9 @@ impl Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::music::library::{Signal, TasteEvent};
+    use crate::music::taste::{Artists, Model};
+    use std::time::Duration;
 
     fn track(id: i64, v: f32, e: f32) -> Candidate {
         Candidate {
@@ -239,11 +283,12 @@ mod tests {
             top_k: 1,
             temperature: 0.0,
             feedback_weight: 0.5,
+            taste_weight: 0.4,
         }
     }
 
     fn best(c: &[Candidate], t: Target, fb: &HashMap<i64, Feedback>, recent: &[i64]) -> i64 {
-        c[rank(c, t, fb, recent, &params(), usize::MAX)[0].index].id
+        c[rank(c, t, fb, Taste::none(), recent, &params(), usize::MAX)[0].index].id
     }
 
     #[test]
@@ -261,7 +306,15 @@ mod tests {
         };
         assert!((raw(0.1, 0.1) - raw(0.9, 0.9)).abs() < 1e-6);
         let lib = vec![track(1, 0.1, 0.1), track(2, 0.9, 0.9), track(3, 0.5, 0.5)];
-        let r = rank(&lib, happy, &HashMap::new(), &[], &params(), usize::MAX);
+        let r = rank(
+            &lib,
+            happy,
+            &HashMap::new(),
+            Taste::none(),
+            &[],
+            &params(),
+            usize::MAX,
+        );
         let order: Vec<i64> = r.iter().map(|s| lib[s.index].id).collect();
         assert_eq!(order, vec![2, 3, 1]);
         assert!(r[0].similarity > 0.9 && r[2].similarity < -0.9);
@@ -291,7 +344,15 @@ mod tests {
         let mut unknown = track(4, 0.0, 0.0);
         unknown.features = None;
         let lib = vec![track(1, 0.1, 0.1), unknown, track(3, 0.9, 0.8)];
-        let r = rank(&lib, happy, &HashMap::new(), &[], &params(), usize::MAX);
+        let r = rank(
+            &lib,
+            happy,
+            &HashMap::new(),
+            Taste::none(),
+            &[],
+            &params(),
+            usize::MAX,
+        );
         assert_eq!(
             r.iter().map(|s| lib[s.index].id).collect::<Vec<_>>(),
             vec![3, 4, 1]
@@ -343,6 +404,89 @@ mod tests {
         assert_eq!(best(&lib, happy, &skipped, &[]), 2);
     }
 
+    fn by(artist: &str, mut c: Candidate) -> Candidate {
+        c.artist = Some(artist.into());
+        c
+    }
+
+    fn heard(c: &Candidate, signal: Signal) -> TasteEvent {
+        TasteEvent {
+            track_id: c.id,
+            artist: c.artist.clone(),
+            features: c.features,
+            signal,
+        }
+    }
+
+    /// Ranks `lib` (ids, best first) with a taste fitted to `events`.
+    fn taste_order(lib: &[Candidate], t: Target, events: &[TasteEvent]) -> Vec<Scored> {
+        let (artists, artist_of) = Artists::of(lib);
+        let model = Model::fit(events, &artists);
+        let taste = Taste {
+            model: &model,
+            artist_of: &artist_of,
+        };
+        rank(lib, t, &HashMap::new(), taste, &[], &params(), usize::MAX)
+    }
+
+    #[test]
+    fn a_like_raises_similar_songs_and_the_same_artist() {
+        let up = Target {
+            valence: 0.5,
+            energy: 0.85,
+        };
+        // Dark and bright, equally energetic: tied for this target (the dark one wins the tie).
+        let dark = by("a", track(1, 0.2, 0.85));
+        let bright = by("b", track(2, 0.8, 0.85));
+        let liked = by("c", track(3, 0.85, 0.8));
+        let lib = vec![dark.clone(), bright.clone(), liked.clone()];
+        let ids = |r: &[Scored]| r.iter().map(|s| lib[s.index].id).collect::<Vec<_>>();
+        let before = taste_order(&lib, up, &[]);
+        assert!(before.iter().all(|s| s.taste == 0.0));
+        assert_eq!(ids(&before)[..2], [1, 2]);
+        let after = taste_order(&lib, up, &[heard(&liked, Signal::Like)]);
+        let pos = |id| ids(&after).iter().position(|&i| i == id).unwrap();
+        assert!(pos(2) < pos(1), "{after:?}");
+        assert!(after[pos(2)].taste > after[pos(1)].taste);
+
+        // Two identical songs; a like for another song by the second one's artist, far away
+        // on the plane, lifts it above the first.
+        let first = by("x", track(1, 0.8, 0.8));
+        let second = by("y", track(2, 0.8, 0.8));
+        let elsewhere = by("y", track(3, 0.3, 0.3));
+        let lib = vec![first, second, elsewhere.clone()];
+        let r = taste_order(&lib, up, &[heard(&elsewhere, Signal::Like)]);
+        let (i1, i2) = (
+            r.iter().position(|s| s.index == 0).unwrap(),
+            r.iter().position(|s| s.index == 1).unwrap(),
+        );
+        assert!(i2 < i1, "{r:?}");
+        assert!(r[i2].taste_artist > 0.0 && r[i1].taste_artist == 0.0);
+        assert!(r[i2].terms().contains("artist +"), "{}", r[i2].terms());
+    }
+
+    #[test]
+    fn an_early_skip_lowers_similar_songs_more_than_a_late_one() {
+        let happy = Target {
+            valence: 0.85,
+            energy: 0.7,
+        };
+        let skipped = by("a", track(1, 0.9, 0.8));
+        let similar = by("b", track(2, 0.85, 0.75));
+        let lib = vec![skipped.clone(), similar];
+        let taste_of_similar = |secs| {
+            let listened = Duration::from_secs(secs);
+            let r = taste_order(
+                &lib,
+                happy,
+                &[heard(&skipped, Signal::Skipped { listened })],
+            );
+            r.iter().find(|s| s.index == 1).unwrap().taste
+        };
+        let (early, late) = (taste_of_similar(5), taste_of_similar(90));
+        assert!(early < late && late < 0.0, "early {early}, late {late}");
+    }
+
     #[test]
     fn uplift_moves_a_sad_target_toward_the_goal_and_leaves_happy_alone() {
         let sad = Target {
@@ -379,8 +523,9 @@ mod tests {
             top_k: 5,
             temperature: 0.5,
             feedback_weight: 0.0,
+            taste_weight: 0.0,
         };
-        let r = rank(&lib, happy, &HashMap::new(), &[], &p, 5);
+        let r = rank(&lib, happy, &HashMap::new(), Taste::none(), &[], &p, 5);
         let picks = |seed| {
             let mut rng = Rng::new(seed);
             (0..200)
@@ -389,7 +534,7 @@ mod tests {
         };
         assert_eq!(picks(7), picks(7));
         assert_ne!(picks(7), picks(8));
-        let seen: HashSet<usize> = picks(7).into_iter().collect();
+        let seen: std::collections::HashSet<usize> = picks(7).into_iter().collect();
         assert!(seen.iter().all(|&i| i < 5) && seen.len() > 1);
     }
 }

@@ -8,7 +8,9 @@
 //! and likes survive; a file that reappears under a new name (same size and content
 //! fingerprint) keeps its track and history.
 
-use crate::music::library::{FeatureSource, Features, KnownFile, Library, LibraryError, TrackMeta};
+use crate::music::library::{
+    FeatureSource, Features, KnownFile, Library, LibraryError, ReplayGain, TrackMeta,
+};
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
@@ -18,7 +20,7 @@ use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo};
 use symphonia::core::io::MediaSourceStream;
-use symphonia::core::meta::{MetadataOptions, Tag};
+use symphonia::core::meta::{MetadataOptions, StandardTagKey, Tag};
 use symphonia::core::probe::Hint;
 use symphonia::core::units::Time;
 
@@ -136,7 +138,7 @@ pub fn scan(
     let known = lib.known_files()?;
     progress.start(files.len() as u64);
     let mut seen: HashSet<PathBuf> = HashSet::new();
-    let mut fresh: Vec<(TrackMeta, Option<Features>)> = Vec::new();
+    let mut fresh: Vec<(TrackMeta, Option<Features>, ReplayGain)> = Vec::new();
     for path in files {
         progress.advance(&path);
         let Some(format) = format_of(&path) else {
@@ -180,7 +182,7 @@ pub fn scan(
             .filter(|(p, k)| !k.gone && !seen.contains(*p) && in_scope(p))
             .collect();
         let mut moved: HashSet<i64> = HashSet::new();
-        for (meta, features) in &fresh {
+        for (meta, features, replaygain) in &fresh {
             let id = if known.contains_key(&meta.path) {
                 report.updated += 1;
                 lib.upsert_track(meta)?
@@ -202,6 +204,7 @@ pub fn scan(
                 report.added += 1;
                 lib.upsert_track(meta)?
             };
+            lib.set_replaygain(id, *replaygain)?;
             if let Some(f) = features {
                 if lib.set_features(id, f, FeatureSource::Tag)? {
                     report.tagged_features += 1;
@@ -245,13 +248,14 @@ fn fingerprint(path: &Path, size: u64) -> Result<i64, String> {
     Ok(h as i64)
 }
 
-/// Tags and duration from lofty; playability and custom VALENCE/ENERGY tags from symphonia.
+/// Tags and duration from lofty; playability, custom VALENCE/ENERGY tags and ReplayGain
+/// tags from symphonia.
 fn read_track(
     path: &Path,
     format: &str,
     size: u64,
     mtime: i64,
-) -> Result<(TrackMeta, Option<Features>), String> {
+) -> Result<(TrackMeta, Option<Features>, ReplayGain), String> {
     use lofty::prelude::*;
     let tagged =
         lofty::read_from_path(path).map_err(|e| format!("not a readable {format} file: {e}"))?;
@@ -261,7 +265,7 @@ fn read_track(
         s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
     };
     let duration = props.duration();
-    let custom = probe_playable(path, duration)?;
+    let (custom, replaygain) = probe_playable(path, duration)?;
     if format == "mp3" && mp3_ends_mid_frame(path, size)? {
         return Err("truncated: the last MP3 frame is cut off (interrupted copy?)".into());
     }
@@ -278,11 +282,12 @@ fn read_track(
         mtime,
         fingerprint: fingerprint(path, size)?,
     };
-    Ok((meta, custom))
+    Ok((meta, custom, replaygain))
 }
 
-/// Decodes the first packet and one near the end; returns VALENCE/ENERGY tags if present.
-fn probe_playable(path: &Path, duration: Duration) -> Result<Option<Features>, String> {
+/// Opens `path` with symphonia and collects its tags (ID3v2 before the stream, and the
+/// container's own, such as Vorbis comments).
+fn probe_tags(path: &Path) -> Result<(symphonia::core::probe::ProbeResult, Vec<Tag>), String> {
     let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
     let mss = MediaSourceStream::new(Box::new(file), Default::default());
     let mut hint = Hint::new();
@@ -306,10 +311,26 @@ fn probe_playable(path: &Path, duration: Duration) -> Result<Option<Features>, S
     {
         tags.extend(rev.tags().iter().cloned());
     }
-    let format = &mut probed.format;
-    if let Some(rev) = format.metadata().current() {
+    if let Some(rev) = probed.format.metadata().current() {
         tags.extend(rev.tags().iter().cloned());
     }
+    Ok((probed, tags))
+}
+
+/// The ReplayGain tags of `path`, without decoding any audio (for tracks scanned before
+/// moodbox read them).
+pub fn read_replaygain(path: &Path) -> Result<ReplayGain, String> {
+    probe_tags(path).map(|(_, tags)| tag_replaygain(&tags))
+}
+
+/// Decodes the first packet and one near the end; returns VALENCE/ENERGY tags and
+/// ReplayGain tags if present.
+fn probe_playable(
+    path: &Path,
+    duration: Duration,
+) -> Result<(Option<Features>, ReplayGain), String> {
+    let (mut probed, tags) = probe_tags(path)?;
+    let format = &mut probed.format;
     let track = format
         .tracks()
         .iter()
@@ -367,7 +388,7 @@ fn probe_playable(path: &Path, duration: Duration) -> Result<Option<Features>, S
         })?;
     decoder.reset();
     decode_one(format, &mut decoder, "end")?;
-    Ok(tag_features(&tags))
+    Ok((tag_features(&tags), tag_replaygain(&tags)))
 }
 
 /// Length in bytes of the MPEG audio frame whose header starts `h`, if it is one.
@@ -460,4 +481,63 @@ fn tag_features(tags: &[Tag]) -> Option<Features> {
         energy: get("energy")?,
         ..Default::default()
     })
+}
+
+/// REPLAYGAIN_TRACK_GAIN ("-3.20 dB") and REPLAYGAIN_TRACK_PEAK ("0.98") as Vorbis comments,
+/// APE-style keys or ID3v2 TXXX frames.
+fn tag_replaygain(tags: &[Tag]) -> ReplayGain {
+    let get = |std: StandardTagKey, name: &str| {
+        tags.iter().find_map(|t| {
+            let key = t.key.strip_prefix("TXXX:").unwrap_or(&t.key);
+            if t.std_key != Some(std) && !key.eq_ignore_ascii_case(name) {
+                return None;
+            }
+            // "-3.20 dB": the number, without its unit.
+            let value = t.value.to_string();
+            let number = value
+                .trim()
+                .trim_end_matches(|c: char| c.is_ascii_alphabetic());
+            number.trim().parse::<f32>().ok().filter(|v| v.is_finite())
+        })
+    };
+    ReplayGain {
+        gain_db: get(StandardTagKey::ReplayGainTrackGain, "REPLAYGAIN_TRACK_GAIN")
+            .filter(|g| g.abs() <= 60.0),
+        peak: get(StandardTagKey::ReplayGainTrackPeak, "REPLAYGAIN_TRACK_PEAK")
+            .filter(|p| *p > 0.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use symphonia::core::meta::Value;
+
+    fn tag(key: &str, value: &str) -> Tag {
+        Tag::new(None, key, Value::from(value))
+    }
+
+    #[test]
+    fn replaygain_tags_are_read_from_vorbis_comments_and_id3_txxx() {
+        let rg = tag_replaygain(&[
+            tag("REPLAYGAIN_TRACK_GAIN", "-3.00 dB"),
+            tag("replaygain_track_peak", "0.988"),
+        ]);
+        assert_eq!(rg.gain_db, Some(-3.0));
+        assert_eq!(rg.peak, Some(0.988));
+        let rg = tag_replaygain(&[tag("TXXX:REPLAYGAIN_TRACK_GAIN", "+2.5 dB")]);
+        assert_eq!(
+            rg,
+            ReplayGain {
+                gain_db: Some(2.5),
+                peak: None
+            }
+        );
+        // Album gain is not track gain; junk is ignored.
+        let rg = tag_replaygain(&[
+            tag("REPLAYGAIN_ALBUM_GAIN", "-7 dB"),
+            tag("REPLAYGAIN_TRACK_PEAK", "loud"),
+        ]);
+        assert_eq!(rg, ReplayGain::default());
+    }
 }

@@ -133,11 +133,19 @@ struct Track {
     /// Length the file declares, in output frames, when it declares one.
     expected_frames: Option<u64>,
     gain: Ramp,
+    /// Loudness normalisation, linear; fixed for the track's life, so it never clicks.
+    level: f32,
     ending: Option<Ending>,
 }
 
 impl Track {
-    fn open(id: i64, path: &Path, rate: u32, channels: u16) -> Result<Track, PlayerError> {
+    fn open(
+        id: i64,
+        path: &Path,
+        rate: u32,
+        channels: u16,
+        level: f32,
+    ) -> Result<Track, PlayerError> {
         let file = File::open(path).map_err(|source| PlayerError::Open {
             path: path.to_path_buf(),
             source,
@@ -192,6 +200,7 @@ impl Track {
             frames: 0,
             expected_frames,
             gain: Ramp::at(0.0),
+            level,
             ending: None,
         };
         // Decode the first chunk now: a file whose header parses but holds no decodable
@@ -254,7 +263,7 @@ impl Track {
                 return false;
             }
         }
-        let g = shape(self.gain.advance()) * bus;
+        let g = shape(self.gain.advance()) * bus * self.level;
         let src = &self.buf[self.pos..self.pos + self.channels];
         for (o, s) in frame.iter_mut().zip(src) {
             *o += s * g;
@@ -351,10 +360,16 @@ impl Mixer {
         self.paused && self.bus.is_at(0.0)
     }
 
-    /// Opens and starts `path`, replacing (with a short fade) whatever was playing, and
-    /// resumes if paused. On error nothing changes and the error names the file.
-    pub fn play(&mut self, track_id: i64, path: &Path) -> Result<(), PlayerError> {
-        let mut track = Track::open(track_id, path, self.rate, self.channels)?;
+    /// Opens and starts `path` at `gain_db` (loudness normalisation; 0 plays it as it is),
+    /// replacing (with a short fade) whatever was playing, and resumes if paused. On error
+    /// nothing changes and the error names the file.
+    pub fn play(&mut self, track_id: i64, path: &Path, gain_db: f32) -> Result<(), PlayerError> {
+        let level = if gain_db.is_finite() {
+            10f32.powf(gain_db.clamp(-60.0, 40.0) / 20.0)
+        } else {
+            1.0
+        };
+        let mut track = Track::open(track_id, path, self.rate, self.channels, level)?;
         if let Some(old) = self.current.take() {
             self.end_track(old, Ending::Stop, DECLICK);
         }
@@ -567,7 +582,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = sine440(dir.path());
         let mut m = Mixer::new(RATE, 2);
-        m.play(7, &path).unwrap();
+        m.play(7, &path, 0.0).unwrap();
         assert_eq!(m.current().map(|c| c.0), Some(7));
         let (out, events) = run_until_event(&mut m, 200);
         let played = match events.as_slice() {
@@ -607,7 +622,7 @@ mod tests {
         let path = wav(dir.path(), "dc.wav", 22_050, 22_050, |_| 0.5);
         let mut m = Mixer::new(RATE, 2);
         m.set_fade(Duration::from_millis(200));
-        m.play(3, &path).unwrap();
+        m.play(3, &path, 0.0).unwrap();
         let mut block = vec![0.0; BLOCK];
         for _ in 0..10 {
             assert!(m.fill(&mut block).is_empty());
@@ -649,7 +664,7 @@ mod tests {
             i as f32 / n as f32 - 0.5
         });
         let mut m = Mixer::new(RATE, 2);
-        m.play(1, &path).unwrap();
+        m.play(1, &path, 0.0).unwrap();
         let mut block = vec![0.0; BLOCK];
         for _ in 0..10 {
             m.fill(&mut block);
@@ -692,7 +707,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = sine440(dir.path());
         let mut m = Mixer::new(RATE, 2);
-        m.play(1, &path).unwrap();
+        m.play(1, &path, 0.0).unwrap();
         let mut block = vec![0.0; BLOCK];
         m.fill(&mut block);
         m.pause();
@@ -703,7 +718,7 @@ mod tests {
             ev.as_slice(),
             [MixerEvent::Skipped { track_id: 1, .. }]
         ));
-        m.play(2, &path).unwrap();
+        m.play(2, &path, 0.0).unwrap();
         assert!(!m.is_paused());
         m.fill(&mut block);
         assert!(block.iter().any(|s| s.abs() > 0.1));
@@ -714,11 +729,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dc = wav(dir.path(), "dc.wav", 44_100, 44_100, |_| 0.5);
         let mut m = Mixer::new(RATE, 2);
-        m.play(1, &dc).unwrap();
+        m.play(1, &dc, 0.0).unwrap();
         let mut block = vec![0.0; BLOCK];
         m.fill(&mut block);
         let mut out = block.clone();
-        m.play(2, &dc).unwrap();
+        m.play(2, &dc, 0.0).unwrap();
         let ev = m.fill(&mut block);
         out.extend_from_slice(&block);
         assert!(matches!(
@@ -750,7 +765,7 @@ mod tests {
         let missing = dir.path().join("missing.flac");
         let mut m = Mixer::new(RATE, 2);
         for path in [&noise, &text, &missing] {
-            let err = m.play(9, path).expect_err("should refuse");
+            let err = m.play(9, path, 0.0).expect_err("should refuse");
             let msg = err.to_string();
             assert!(msg.contains(&path.display().to_string()), "{msg}");
         }
@@ -770,7 +785,7 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
         let mut m = Mixer::new(RATE, 2);
-        m.play(4, &path).unwrap();
+        m.play(4, &path, 0.0).unwrap();
         let (_, events) = run_until_event(&mut m, 2_000);
         match events.as_slice() {
             [MixerEvent::Failed { track_id: 4, error }] => {
@@ -778,6 +793,31 @@ mod tests {
             }
             other => panic!("expected Failed, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn track_gain_scales_the_music_from_its_first_sample() {
+        let dir = tempfile::tempdir().unwrap();
+        let dc = wav(dir.path(), "dc.wav", 44_100, 44_100, |_| 0.25);
+        let mut m = Mixer::new(RATE, 2);
+        m.play(1, &dc, 6.0).unwrap();
+        let mut out = Vec::new();
+        let mut block = vec![0.0; BLOCK];
+        for _ in 0..5 {
+            m.fill(&mut block);
+            out.extend_from_slice(&block);
+        }
+        let level = out[out.len() - 1];
+        assert!((level - 0.25 * 10f32.powf(0.3)).abs() < 2e-3, "{level}");
+        // The 5 ms fade-in reaches the boosted level smoothly: no step.
+        assert!(max_step(&out, 2) < 0.01, "step {}", max_step(&out, 2));
+        // A cut, and the next track at 0 dB, are what they say.
+        m.play(2, &dc, -6.0).unwrap();
+        m.fill(&mut block);
+        assert!((block[block.len() - 1] - 0.25 / 10f32.powf(0.3)).abs() < 2e-3);
+        m.play(3, &dc, 0.0).unwrap();
+        m.fill(&mut block);
+        assert!((block[block.len() - 1] - 0.25).abs() < 2e-3);
     }
 
     #[test]
@@ -813,7 +853,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dc = wav(dir.path(), "dc.wav", 44_100, 44_100, |_| 0.5);
         let mut m = Mixer::new(RATE, 2);
-        m.play(1, &dc).unwrap();
+        m.play(1, &dc, 0.0).unwrap();
         let mut block = vec![0.0; BLOCK];
         m.fill(&mut block);
         m.tone(Tone::Like);
@@ -822,7 +862,7 @@ mod tests {
         assert!(peak > 0.6, "tone not heard over music: {peak}");
         // Volume: no step, ends at the new level.
         let mut m = Mixer::new(RATE, 2);
-        m.play(1, &dc).unwrap();
+        m.play(1, &dc, 0.0).unwrap();
         m.fill(&mut block);
         m.set_volume(0.2);
         m.fill(&mut block);

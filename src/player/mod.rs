@@ -68,7 +68,12 @@ pub enum PlayerError {
 /// What the player thread is asked to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PlayerCommand {
-    Play { track_id: i64, path: PathBuf },
+    /// `gain_db`: loudness normalisation for this track (0 plays it as it is).
+    Play {
+        track_id: i64,
+        path: PathBuf,
+        gain_db: f32,
+    },
     Pause,
     Resume,
     TogglePause,
@@ -193,10 +198,12 @@ impl Player {
         }
     }
 
-    pub fn play(&self, track_id: i64, path: impl Into<PathBuf>) {
+    /// Plays `path` at `gain_db` (loudness normalisation; 0 plays it as it is).
+    pub fn play(&self, track_id: i64, path: impl Into<PathBuf>, gain_db: f32) {
         self.send(PlayerCommand::Play {
             track_id,
             path: path.into(),
+            gain_db,
         });
     }
 
@@ -399,7 +406,11 @@ impl PlayerThread {
 
     fn handle(&mut self, cmd: PlayerCommand) {
         match cmd {
-            PlayerCommand::Play { track_id, path } => match self.mixer.play(track_id, &path) {
+            PlayerCommand::Play {
+                track_id,
+                path,
+                gain_db,
+            } => match self.mixer.play(track_id, &path, gain_db) {
                 Ok(()) => self.emit(PlayerEvent::Started { track_id }),
                 Err(e) => {
                     log::warn!("track {track_id}: {e}");
@@ -490,7 +501,7 @@ mod tests {
             1.0,
             Duration::from_millis(200),
         );
-        player.play(5, &song);
+        player.play(5, &song, 0.0);
         assert_eq!(
             events.recv_timeout(GUARD).unwrap(),
             PlayerEvent::Started { track_id: 5 }
@@ -528,14 +539,14 @@ mod tests {
         std::fs::write(&bad, b"not a flac").unwrap();
         // Paced output: the skip arrives long before the 10 s song could end.
         let (player, events) = Player::spawn("null".to_string(), 0.5, Duration::from_millis(100));
-        player.play(1, &bad);
+        player.play(1, &bad, 0.0);
         match events.recv_timeout(GUARD).unwrap() {
             PlayerEvent::Failed { track_id: 1, error } => {
                 assert!(error.contains("bad.flac"), "{error}")
             }
             other => panic!("expected Failed, got {other:?}"),
         }
-        player.play(2, &song);
+        player.play(2, &song, 0.0);
         assert_eq!(
             events.recv_timeout(GUARD).unwrap(),
             PlayerEvent::Started { track_id: 2 }
@@ -565,7 +576,7 @@ mod tests {
             PlayerEvent::DeviceError(msg) => assert!(msg.contains("/nonexistent-dir"), "{msg}"),
             other => panic!("expected DeviceError, got {other:?}"),
         }
-        player.play(3, &song);
+        player.play(3, &song, 0.0);
         // Still answers; the song advances in real time unheard, then finishes.
         let mut seen = Vec::new();
         while !matches!(seen.last(), Some(PlayerEvent::Finished { .. })) {

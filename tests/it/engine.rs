@@ -193,21 +193,29 @@ fn cut_on_change_fades_the_song_out_for_the_new_mood() {
     let dir = util::tempdir();
     let mut cfg = library(dir.path());
     cfg.recommend.cut_on_change = true;
-    // Happy accepted at 1 s (dwell 1 s); sad from 6 s is accepted at 7 s, mid-song.
+    // Happy is accepted at 1 s, cutting the neutral opener; sad from 6 s is accepted
+    // a little after 7 s, in the middle of the second happy song (5.4-9.4 s).
     let db = simulate(&cfg, "0 happy\n6 sad\n", &[], 10);
     let plays = plays(&db);
-    let cut = plays
-        .iter()
-        .position(|p| p.1 == "happy" && p.2 == "interrupted")
-        .expect("a happy song was cut");
-    assert_eq!(plays[cut + 1].1, "sad", "{plays:?}");
+    let emotions: Vec<(&str, &str)> = plays.iter().map(|p| (p.1.as_str(), p.2.as_str())).collect();
+    assert_eq!(
+        emotions,
+        vec![
+            ("neutral", "interrupted"),
+            ("happy", "finished"),
+            ("happy", "interrupted"),
+            ("sad", "interrupted")
+        ],
+        "{plays:?}"
+    );
     let listened: Vec<i64> = db
-        .prepare("SELECT listened_ms FROM plays WHERE outcome = 'interrupted' ORDER BY id")
+        .prepare("SELECT listened_ms FROM plays ORDER BY id")
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    // Cut at 7 s into a song that started at 4 s, plus the fade.
-    assert!((3_000..=3_600).contains(&listened[0]), "{listened:?}");
+    // Cut songs stop well before their 4 s end: the change plus the 0.4 s fade.
+    assert!((1_000..=1_600).contains(&listened[0]), "{listened:?}");
+    assert!((1_500..=2_800).contains(&listened[2]), "{listened:?}");
 }

@@ -8,5 +8,7 @@ mod emotion;
 mod engine;
 mod fixtures;
 mod import;
+mod normalize;
 mod scan;
 mod util;
+mod vision;

@@ -102,6 +102,11 @@ pub fn write_wav(path: &Path, tone: &Tone) -> PathBuf {
 
 /// Writes `tone` as a 16-bit FLAC file with `tags` as Vorbis comments and returns its path.
 pub fn write_flac(path: &Path, tone: &Tone, tags: &Tags) -> PathBuf {
+    write_flac_with(path, tone, tags, &[])
+}
+
+/// `write_flac` with more Vorbis comments, e.g. `("REPLAYGAIN_TRACK_GAIN", "-3.00 dB")`.
+pub fn write_flac_with(path: &Path, tone: &Tone, tags: &Tags, extra: &[(&str, &str)]) -> PathBuf {
     use flacenc::{component::BitRepr, error::Verify};
     let samples: Vec<i32> = tone.interleaved_i16().into_iter().map(i32::from).collect();
     let (ch, rate) = (tone.channels as usize, tone.sample_rate as usize);
@@ -124,6 +129,9 @@ pub fn write_flac(path: &Path, tone: &Tone, tags: &Tags) -> PathBuf {
     let mut comments = VorbisComments::default();
     for (k, v) in tags.vorbis_pairs() {
         comments.insert(k.to_string(), v);
+    }
+    for (k, v) in extra {
+        comments.insert(k.to_string(), v.to_string());
     }
     if !comments.is_empty() {
         comments
