@@ -386,10 +386,7 @@ fn run(cli: Cli) -> Result<u8> {
                     s.track.label()
                 );
                 if explain {
-                    print!(
-                        "\n       similarity {:+.3} + feedback {:+.3}: {}",
-                        s.scored.similarity, s.scored.feedback, s.why
-                    );
+                    print!("\n       {}: {}", s.scored.terms(), s.why);
                 }
                 println!();
             }

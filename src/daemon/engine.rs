@@ -354,12 +354,11 @@ impl Engine {
             self.say(
                 now,
                 &format!(
-                    "play for {emotion}: {label} (rank {} of {}, score {:+.2} = similarity {:+.2} + feedback {:+.2}; {})",
+                    "play for {emotion}: {label} (rank {} of {}, score {:+.2} = {}; {})",
                     pick.rank + 1,
                     self.picker.len(),
                     pick.scored.score,
-                    pick.scored.similarity,
-                    pick.scored.feedback,
+                    pick.scored.terms(),
                     pick.why
                 ),
             );
