@@ -244,9 +244,60 @@ fn listen(
         }
         left -= 1;
         let emotion = MOODS[mood];
-        let pick = picker
+        let mut pick = picker
             .pick(lib, cfg, emotion, in_mood)?
             .context("the simulated library is empty")?;
+        if std::env::var("ORACLE_TASTE").is_ok() && cfg.recommend.taste_weight > 0.0 {
+            use crate::music::taste::*;
+            let cands = lib.candidates()?;
+            let g = GRID;
+            let z = |a: f32| {
+                let p = 0.9 - 0.6 * (1.0 - a);
+                (p / (1.0 - p)).ln()
+            };
+            let map: Vec<f32> = (0..g * g)
+                .map(|k| {
+                    let f = Features {
+                        valence: (k % g) as f32 / (g - 1) as f32,
+                        energy: (k / g) as f32 / (g - 1) as f32,
+                        ..Default::default()
+                    };
+                    z(world.listener.appeal(mood, &f, usize::MAX))
+                })
+                .collect();
+            let (artists, artist_of) = Artists::of(&cands);
+            let mut artist = vec![0.0; artists.len()];
+            for &fa in &world.listener.favourites {
+                let id = artists.get(Some(&format!("Artist {fa}")));
+                if id != NO_ARTIST {
+                    artist[id as usize] = 1.5;
+                }
+            }
+            let model = Model { map, artist };
+            let taste = Taste {
+                model: &model,
+                artist_of: &artist_of,
+            };
+            let recent = lib.recent_tracks(cfg.recommend.no_repeat)?;
+            let p = crate::music::recommend::Params {
+                top_k: cfg.recommend.top_k,
+                temperature: cfg.recommend.temperature,
+                feedback_weight: 0.0,
+                taste_weight: cfg.recommend.taste_weight,
+            };
+            let r = crate::music::recommend::rank(
+                &cands,
+                cfg.target(emotion),
+                &crate::music::library::IdMap::default(),
+                taste,
+                &recent,
+                &p,
+                p.top_k,
+            );
+            let mut orng = Rng::new(n as u64 + seed);
+            let i = crate::music::recommend::sample(&r, &p, &mut orng).unwrap();
+            pick.track = cands[r[i].index].clone();
+        }
         in_mood += 1;
         let f = pick.track.features.unwrap_or_default();
         let appeal = world

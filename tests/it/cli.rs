@@ -1,30 +1,13 @@
 //! The `moodbox` binary: exit codes and messages a script or a person over SSH relies on.
 
 use crate::util;
-use std::process::{Command, Output};
-
-fn moodbox(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_moodbox"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 #[test]
 fn check_config_accepts_the_shipped_file_and_names_file_line_and_key_of_an_error() {
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/config/config.toml");
-    let ok = moodbox(&["check-config", shipped]);
-    assert!(ok.status.success(), "{}", text(&ok));
-    assert!(text(&ok).contains("[recommend]\nstrategy = \"match\""));
+    let ok = util::moodbox(&["check-config", shipped]);
+    assert!(ok.status.success(), "{}", util::text(&ok));
+    assert!(util::text(&ok).contains("[recommend]\nstrategy = \"match\""));
 
     let dir = util::tempdir();
     let bad = dir.path().join("config.toml");
@@ -33,19 +16,19 @@ fn check_config_accepts_the_shipped_file_and_names_file_line_and_key_of_an_error
         "[audio]\nvolume = 0.5\n\n[debounce]\ndwell_secs = -2\n",
     )
     .unwrap();
-    let out = moodbox(&["check-config", bad.to_str().unwrap()]);
+    let out = util::moodbox(&["check-config", bad.to_str().unwrap()]);
     assert_eq!(
         out.status.code(),
         Some(78),
         "config errors exit with EX_CONFIG"
     );
     assert!(
-        text(&out).contains(&format!(
+        util::text(&out).contains(&format!(
             "{}:5: debounce.dwell_secs: -2 is out of range",
             bad.display()
         )),
         "{}",
-        text(&out)
+        util::text(&out)
     );
 }
 
@@ -56,25 +39,33 @@ fn scan_library_recommend_and_stats_work_from_the_command_line() {
     let music = dir.path().join("music");
     moodbox::demo::write_library(&music).unwrap();
     let db_arg = db.to_str().unwrap();
-    let scan = moodbox(&["--database", db_arg, "scan", music.to_str().unwrap()]);
-    assert!(scan.status.success(), "{}", text(&scan));
-    assert!(text(&scan).contains("12 added"), "{}", text(&scan));
-    let import = moodbox(&[
+    let scan = util::moodbox(&["--database", db_arg, "scan", music.to_str().unwrap()]);
+    assert!(scan.status.success(), "{}", util::text(&scan));
+    assert!(
+        util::text(&scan).contains("12 added"),
+        "{}",
+        util::text(&scan)
+    );
+    let import = util::moodbox(&[
         "--database",
         db_arg,
         "import-features",
         music.join("features.csv").to_str().unwrap(),
     ]);
     assert!(
-        text(&import).contains("12 tracks updated"),
+        util::text(&import).contains("12 tracks updated"),
         "{}",
-        text(&import)
+        util::text(&import)
     );
 
-    let lib = moodbox(&["--database", db_arg, "library"]);
-    assert!(text(&lib).contains("with features 12"), "{}", text(&lib));
+    let lib = util::moodbox(&["--database", db_arg, "library"]);
+    assert!(
+        util::text(&lib).contains("with features 12"),
+        "{}",
+        util::text(&lib)
+    );
 
-    let rec = moodbox(&[
+    let rec = util::moodbox(&[
         "--database",
         db_arg,
         "recommend",
@@ -84,7 +75,7 @@ fn scan_library_recommend_and_stats_work_from_the_command_line() {
         "3",
         "--explain",
     ]);
-    let out = text(&rec);
+    let out = util::text(&rec);
     assert!(rec.status.success(), "{out}");
     let first = out
         .lines()
@@ -98,15 +89,19 @@ fn scan_library_recommend_and_stats_work_from_the_command_line() {
     );
     assert!(out.contains("similarity"), "{out}");
 
-    let bad = moodbox(&["--database", db_arg, "recommend", "--emotion", "bored"]);
+    let bad = util::moodbox(&["--database", db_arg, "recommend", "--emotion", "bored"]);
     assert_eq!(bad.status.code(), Some(2));
-    assert!(text(&bad).contains("unknown emotion"), "{}", text(&bad));
-
-    let stats = moodbox(&["--database", db_arg, "stats"]);
     assert!(
-        stats.status.success() && text(&stats).contains("emotion"),
+        util::text(&bad).contains("unknown emotion"),
         "{}",
-        text(&stats)
+        util::text(&bad)
+    );
+
+    let stats = util::moodbox(&["--database", db_arg, "stats"]);
+    assert!(
+        stats.status.success() && util::text(&stats).contains("emotion"),
+        "{}",
+        util::text(&stats)
     );
 }
 
@@ -115,11 +110,11 @@ fn status_and_press_say_clearly_when_the_box_is_not_running() {
     let dir = util::tempdir();
     let cfg = dir.path().join("c.toml");
     std::fs::write(&cfg, format!("[paths]\nstate_dir = {:?}\n", dir.path())).unwrap();
-    let out = moodbox(&["--config", cfg.to_str().unwrap(), "press", "skip"]);
+    let out = util::moodbox(&["--config", cfg.to_str().unwrap(), "press", "skip"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out).contains("moodbox is not running"),
+        util::text(&out).contains("moodbox is not running"),
         "{}",
-        text(&out)
+        util::text(&out)
     );
 }

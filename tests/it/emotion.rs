@@ -15,32 +15,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn model_dir() -> PathBuf {
-    std::env::var_os("MOODBOX_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("models"))
-}
-
-/// The model file `name` in the model folder, or `None` after saying why the test skips.
-fn shipped(name: &str) -> Option<PathBuf> {
-    let p = model_dir().join(name);
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!(
-            "skipping: {} is absent (run models/training/train.py, or set MOODBOX_MODEL_DIR)",
-            p.display()
-        );
-        None
-    }
-}
-
 fn fer2013() -> Option<PathBuf> {
-    let p = repo().join("../shared/data/fer2013/fer2013-train-publictest.csv.gz");
+    let p = util::repo().join("../shared/data/fer2013/fer2013-train-publictest.csv.gz");
     if p.is_file() {
         Some(p)
     } else {
@@ -50,7 +26,7 @@ fn fer2013() -> Option<PathBuf> {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    repo().join("tests/data").join(name)
+    util::repo().join("tests/data").join(name)
 }
 
 /// A drawn face: light oval on a dark background, dark eyes, a smiling mouth; `wink`
@@ -88,7 +64,7 @@ fn assert_distribution(p: &moodbox::emotion::Probabilities) {
 
 #[test]
 fn shipped_model_gives_seven_probabilities_for_a_drawn_face() {
-    let Some(int8) = shipped("emotion-int8.onnx") else {
+    let Some(int8) = util::model_file("emotion-int8.onnx") else {
         return;
     };
     let plain = EmotionModel::load(&int8, false).unwrap();
@@ -135,8 +111,10 @@ fn f32_compute(path: &Path) -> Vec<String> {
 
 #[test]
 fn int8_graph_computes_in_integers_and_the_check_catches_f32() {
-    let (Some(int8), Some(f32)) = (shipped("emotion-int8.onnx"), shipped("emotion-f32.onnx"))
-    else {
+    let (Some(int8), Some(f32)) = (
+        util::model_file("emotion-int8.onnx"),
+        util::model_file("emotion-f32.onnx"),
+    ) else {
         return;
     };
     let float_in_int8 = f32_compute(&int8);
@@ -156,8 +134,8 @@ fn int8_graph_computes_in_integers_and_the_check_catches_f32() {
 #[test]
 fn int8_agrees_with_f32_and_matches_the_recorded_publictest_accuracy() {
     let (Some(int8), Some(f32), Some(csv)) = (
-        shipped("emotion-int8.onnx"),
-        shipped("emotion-f32.onnx"),
+        util::model_file("emotion-int8.onnx"),
+        util::model_file("emotion-f32.onnx"),
         fer2013(),
     ) else {
         return;
@@ -226,7 +204,7 @@ fn bad_model_files_are_clear_errors() {
 
     // Truncated: the shipped model when there is one, and always the small fixture.
     let mut sources = vec![fixture("wrong-output.onnx")];
-    sources.extend(shipped("emotion-int8.onnx"));
+    sources.extend(util::model_file("emotion-int8.onnx"));
     for src in sources {
         let bytes = std::fs::read(&src).unwrap();
         for cut in [bytes.len() / 2, bytes.len() - 7, 3] {

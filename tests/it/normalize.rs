@@ -16,7 +16,7 @@ use moodbox::music::scan::{scan, Quiet};
 use moodbox::player::{Mixer, WavOutput, DEFAULT_FORMAT};
 use std::f32::consts::TAU;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -371,22 +371,6 @@ fn the_engine_plays_each_track_at_its_normalised_gain_unless_off() {
     assert!((off - 0.05).abs() < 0.005, "{off}");
 }
 
-fn moodbox(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_moodbox"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 #[test]
 fn scan_analyze_and_analyze_from_the_command_line() {
     let dir = util::tempdir();
@@ -397,11 +381,11 @@ fn scan_analyze_and_analyze_from_the_command_line() {
     let db = db.to_str().unwrap();
     let csv = dir.path().join("features.csv");
     std::fs::write(&csv, "path,valence,energy\nmusic/t0.wav,0.1,0.9\n").unwrap();
-    let out = moodbox(&["--database", db, "import-features", csv.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out));
+    let out = util::moodbox(&["--database", db, "import-features", csv.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", util::text(&out));
     std::fs::write(music.join("junk.wav"), "RIFF, but not really").unwrap();
 
-    let out = moodbox(&[
+    let out = util::moodbox(&[
         "--database",
         db,
         "scan",
@@ -409,12 +393,16 @@ fn scan_analyze_and_analyze_from_the_command_line() {
         music.to_str().unwrap(),
     ]);
     // The junk file fails the scan (exit 65, named), the four tones are analysed.
-    assert_eq!(out.status.code(), Some(65), "{}", text(&out));
-    assert!(text(&out).contains("junk.wav"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(65), "{}", util::text(&out));
     assert!(
-        text(&out).contains("4 of 4 tracks analysed"),
+        util::text(&out).contains("junk.wav"),
         "{}",
-        text(&out)
+        util::text(&out)
+    );
+    assert!(
+        util::text(&out).contains("4 of 4 tracks analysed"),
+        "{}",
+        util::text(&out)
     );
     let lib = Library::open(Path::new(db)).unwrap();
     for (id, f) in lib.candidates().unwrap().iter().map(|c| (c.id, c.features)) {
@@ -431,22 +419,26 @@ fn scan_analyze_and_analyze_from_the_command_line() {
     }
     drop(lib);
 
-    let out = moodbox(&["--database", db, "analyze"]);
-    assert!(out.status.success(), "{}", text(&out));
+    let out = util::moodbox(&["--database", db, "analyze"]);
+    assert!(out.status.success(), "{}", util::text(&out));
     assert!(
-        text(&out).contains("0 of 0 tracks analysed"),
+        util::text(&out).contains("0 of 0 tracks analysed"),
         "{}",
-        text(&out)
+        util::text(&out)
     );
-    let out = moodbox(&["--database", db, "analyze", "--force"]);
-    assert!(out.status.success(), "{}", text(&out));
+    let out = util::moodbox(&["--database", db, "analyze", "--force"]);
+    assert!(out.status.success(), "{}", util::text(&out));
     assert!(
-        text(&out).contains("4 of 4 tracks analysed"),
+        util::text(&out).contains("4 of 4 tracks analysed"),
         "{}",
-        text(&out)
+        util::text(&out)
     );
-    let out = moodbox(&["--database", db, "library"]);
-    assert!(text(&out).contains("analysed      4"), "{}", text(&out));
+    let out = util::moodbox(&["--database", db, "library"]);
+    assert!(
+        util::text(&out).contains("analysed      4"),
+        "{}",
+        util::text(&out)
+    );
 }
 
 /// The nice value of the daemon's thread called `name`, from /proc.

@@ -5,6 +5,7 @@
 //! Frames come from ../shared/data/faces (skipped with a message when absent); the emotion
 //! model from `MOODBOX_MODEL_DIR` (e.g. a stand-in export) or models/ (skipped when absent).
 
+use crate::util;
 use moodbox::camera::image::load_gray;
 use moodbox::camera::{CameraError, FrameSource, GrayFrame};
 use moodbox::daemon::debounce::Observation;
@@ -22,12 +23,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn data(sub: &str) -> Option<PathBuf> {
-    let p = repo().join("../shared/data/faces").join(sub);
+    let p = util::repo().join("../shared/data/faces").join(sub);
     if p.is_dir() {
         Some(p)
     } else {
@@ -37,19 +34,7 @@ fn data(sub: &str) -> Option<PathBuf> {
 }
 
 fn model() -> Option<PathBuf> {
-    let dir = std::env::var_os("MOODBOX_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("models"));
-    let p = dir.join("emotion-int8.onnx");
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!(
-            "skipping: {} is absent (run models/training/train.py, or set MOODBOX_MODEL_DIR)",
-            p.display()
-        );
-        None
-    }
+    util::model_file("emotion-int8.onnx")
 }
 
 fn yale_frames(dir: &Path) -> Vec<PathBuf> {
