@@ -1,9 +1,10 @@
 //! Pick speed at 100 000 tracks: the pure ranking, and a whole pick through SQLite
-//! (recent plays + feedback queries + ranking + sampling). Target: ≤ 5 ms per pick.
+//! (recent plays + feedback queries + ranking + sampling), with the cached taste and
+//! after a write that makes the picker refit it. Target: ≤ 5 ms per pick.
 //!
 //!     cargo bench --bench recommend
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use moodbox::config::Config;
 use moodbox::emotion::Emotion;
 use moodbox::music::library::{
@@ -11,7 +12,7 @@ use moodbox::music::library::{
     TrackMeta,
 };
 use moodbox::music::picker::Picker;
-use moodbox::music::recommend::{rank, sample, Params, Rng};
+use moodbox::music::recommend::{feedback_terms, rank, sample, Params, Rng};
 use moodbox::music::taste::{Artists, Model, Taste};
 use std::hint::black_box;
 use std::time::Duration;
@@ -37,10 +38,10 @@ fn pure(c: &mut Criterion) {
             features: Some(features(&mut rng)),
         })
         .collect();
-    let feedback: IdMap<Feedback> = (0..1000)
+    let feedback: IdMap<Feedback> = (0..5000)
         .map(|i| {
             (
-                i * 97,
+                i * 19,
                 Feedback {
                     likes: 1,
                     skips: 2,
@@ -49,14 +50,16 @@ fn pure(c: &mut Criterion) {
             )
         })
         .collect();
+    let feedback = feedback_terms(&candidates, &feedback);
     let recent: Vec<i64> = (0..20).collect();
     // A year of listening for the taste model: 5 000 plays, a third skipped, 500 likes.
+    let (artists, artist_of) = Artists::of(&candidates);
     let events: Vec<TasteEvent> = (0..5_500usize)
         .map(|i| {
             let c = &candidates[(i * 31) % TRACKS];
             TasteEvent {
                 track_id: c.id,
-                artist: c.artist.clone(),
+                artist: artist_of[(i * 31) % TRACKS],
                 features: c.features,
                 signal: match i {
                     5_000.. => Signal::Like,
@@ -68,8 +71,7 @@ fn pure(c: &mut Criterion) {
             }
         })
         .collect();
-    let (artists, artist_of) = Artists::of(&candidates);
-    let model = Model::fit(&events, &artists);
+    let model = Model::fit(&events, artists.len());
     let taste = Taste {
         model: &model,
         artist_of: &artist_of,
@@ -83,7 +85,21 @@ fn pure(c: &mut Criterion) {
     };
     let target = cfg.target(Emotion::Happy);
     c.bench_function("fit taste to 5.5k events", |b| {
-        b.iter(|| Model::fit(black_box(&events), &artists))
+        b.iter(|| Model::fit(black_box(&events), artists.len()))
+    });
+    c.bench_function("rank+sample 100k tracks, no taste", |b| {
+        b.iter(|| {
+            let ranked = rank(
+                black_box(&candidates),
+                target,
+                &feedback,
+                Taste::none(),
+                &recent,
+                &p,
+                p.top_k,
+            );
+            sample(&ranked, &p, &mut rng)
+        })
     });
     c.bench_function("rank+sample 100k tracks", |b| {
         b.iter(|| {
@@ -147,6 +163,21 @@ fn through_sqlite(c: &mut Criterion) {
     c.bench_function("pick through SQLite, 100k tracks, 5k plays", |b| {
         b.iter(|| picker.pick(&lib, &cfg, Emotion::Happy, 0).unwrap())
     });
+    // After any write (here an emotion change, not timed; a finished play would grow the
+    // history with each iteration) the pick reloads the history and refits the taste.
+    c.bench_function(
+        "pick after a write (history reloaded, taste refitted), 100k tracks",
+        |b| {
+            b.iter_batched(
+                || {
+                    lib.record_emotion_change(None, Emotion::Happy, 1.0)
+                        .unwrap()
+                },
+                |()| picker.pick(&lib, &cfg, Emotion::Happy, 0).unwrap(),
+                BatchSize::PerIteration,
+            )
+        },
+    );
 }
 
 criterion_group! {

@@ -630,7 +630,7 @@ impl Validator<'_> {
                 0.0,
                 10.0,
             )? as f32,
-            taste_weight: self.range("recommend.taste_weight", r.taste_weight, 0.4, 0.0, 10.0)?
+            taste_weight: self.range("recommend.taste_weight", r.taste_weight, 0.8, 0.0, 10.0)?
                 as f32,
             cut_on_change: r.cut_on_change.unwrap_or(false),
         };

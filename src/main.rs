@@ -166,6 +166,22 @@ enum Command {
         #[arg(long, value_name = "X")]
         crop_scale: Option<f32>,
     },
+    /// The personalised recommender vs the plain cosine picker, on a simulated listener with
+    /// hidden tastes over a generated library (like- and skip-rates per 10 songs)
+    Simulate {
+        /// Songs per session
+        #[arg(long, default_value_t = 100)]
+        songs: usize,
+        /// Sessions (listeners), seeds FIRST.. FIRST+N-1
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+        /// First seed
+        #[arg(long, default_value_t = 1, value_name = "FIRST")]
+        seed: u64,
+        /// Draw both like-rate curves to a PNG
+        #[arg(long, value_name = "OUT.png")]
+        plot: Option<PathBuf>,
+    },
     /// Open the configured camera: format, frame rate, faces per frame, current top emotion
     CameraTest {
         /// How long to watch
@@ -356,7 +372,7 @@ fn run(cli: Cli) -> Result<u8> {
             songs,
         } => {
             let lib = open_library(cli.database.as_deref(), &cfg)?;
-            let picker = Picker::new(&lib, 0)?;
+            let mut picker = Picker::new(&lib, 0)?;
             if picker.is_empty() {
                 println!("the library is empty: run `moodbox scan DIR` first");
                 return Ok(exit::DATA);
@@ -389,6 +405,27 @@ fn run(cli: Cli) -> Result<u8> {
                     print!("\n       {}: {}", s.scored.terms(), s.why);
                 }
                 println!();
+            }
+            Ok(0)
+        }
+        Command::Simulate {
+            songs,
+            seeds,
+            seed,
+            plot,
+        } => {
+            let report = moodbox::simulate::run(
+                &cfg,
+                &moodbox::simulate::Options {
+                    songs,
+                    seeds,
+                    first_seed: seed,
+                    plot: plot.clone(),
+                },
+            )?;
+            print!("{}", report.render());
+            if let Some(p) = plot {
+                println!("plot: {}", p.display());
             }
             Ok(0)
         }

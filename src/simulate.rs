@@ -32,23 +32,16 @@ const MOODS: [Emotion; 4] = [
     Emotion::Angry,
 ];
 /// How far the listener's preferred spot lies from the config's target (on [0, 1] axes).
-fn env(k: &str, d: f32) -> f32 {
-    std::env::var(k).ok().map_or(d, |v| v.parse().unwrap())
-}
-fn offset() -> f32 {
-    env("SIM_OFFSET", 0.3)
-}
+const OFFSET: f32 = 0.3;
 /// How wide that spot is (standard deviation of the appeal bump).
-fn width() -> f32 {
-    env("SIM_WIDTH", 0.15)
-}
-const FAVOURITES: usize = 5;
+const WIDTH: f32 = 0.15;
+const FAVOURITES: usize = 10;
 /// Extra appeal of a favourite artist's song.
-const FAVOURITE_APPEAL: f32 = 0.4;
+const FAVOURITE_APPEAL: f32 = 0.5;
 const SONG: Duration = Duration::from_secs(200);
 
 /// One seed's run: (seed, personalised reactions, plain reactions).
-type SeedRun = (u64, Vec<Reaction>, Vec<Reaction>);
+pub type SeedRun = (u64, Vec<Reaction>, Vec<Reaction>);
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -62,7 +55,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             songs: 100,
-            seeds: 5,
+            seeds: 20,
             first_seed: 1,
             plot: None,
         }
@@ -102,8 +95,8 @@ impl Listener {
                 let t = cfg.target(m);
                 let angle = rng.next_f32() * std::f32::consts::TAU;
                 Target {
-                    valence: (t.valence + offset() * angle.cos()).clamp(0.1, 0.9),
-                    energy: (t.energy + offset() * angle.sin()).clamp(0.1, 0.9),
+                    valence: (t.valence + OFFSET * angle.cos()).clamp(0.1, 0.9),
+                    energy: (t.energy + OFFSET * angle.sin()).clamp(0.1, 0.9),
                 }
             })
             .collect();
@@ -122,7 +115,7 @@ impl Listener {
         } else {
             0.0
         };
-        ((-d2 / (2.0 * width() * width())).exp() + fav).min(1.0)
+        ((-d2 / (2.0 * WIDTH * WIDTH)).exp() + fav).min(1.0)
     }
 
     /// A noisy reaction: even a perfect song is liked only sometimes, a poor one rarely.
@@ -202,13 +195,6 @@ pub fn session(cfg: &Config, seed: u64, songs: usize) -> Result<Vec<Reaction>> {
     let mut rng = Rng::new(seed ^ 0x5EED_0001);
     let artist_of = generate_library(&mut lib, &mut rng)?;
     let listener = Listener::new(cfg, &mut rng);
-    let mut cfg = cfg.clone();
-    if std::env::var("ORACLE").is_ok() {
-        for (m, t) in MOODS.iter().zip(&listener.spots) {
-            cfg.moods.insert(*m, *t);
-        }
-    }
-    let cfg = &cfg;
     let mut world = World {
         listener,
         artist_of,
@@ -244,60 +230,9 @@ fn listen(
         }
         left -= 1;
         let emotion = MOODS[mood];
-        let mut pick = picker
+        let pick = picker
             .pick(lib, cfg, emotion, in_mood)?
             .context("the simulated library is empty")?;
-        if std::env::var("ORACLE_TASTE").is_ok() && cfg.recommend.taste_weight > 0.0 {
-            use crate::music::taste::*;
-            let cands = lib.candidates()?;
-            let g = GRID;
-            let z = |a: f32| {
-                let p = 0.9 - 0.6 * (1.0 - a);
-                (p / (1.0 - p)).ln()
-            };
-            let map: Vec<f32> = (0..g * g)
-                .map(|k| {
-                    let f = Features {
-                        valence: (k % g) as f32 / (g - 1) as f32,
-                        energy: (k / g) as f32 / (g - 1) as f32,
-                        ..Default::default()
-                    };
-                    z(world.listener.appeal(mood, &f, usize::MAX))
-                })
-                .collect();
-            let (artists, artist_of) = Artists::of(&cands);
-            let mut artist = vec![0.0; artists.len()];
-            for &fa in &world.listener.favourites {
-                let id = artists.get(Some(&format!("Artist {fa}")));
-                if id != NO_ARTIST {
-                    artist[id as usize] = 1.5;
-                }
-            }
-            let model = Model { map, artist };
-            let taste = Taste {
-                model: &model,
-                artist_of: &artist_of,
-            };
-            let recent = lib.recent_tracks(cfg.recommend.no_repeat)?;
-            let p = crate::music::recommend::Params {
-                top_k: cfg.recommend.top_k,
-                temperature: cfg.recommend.temperature,
-                feedback_weight: 0.0,
-                taste_weight: cfg.recommend.taste_weight,
-            };
-            let r = crate::music::recommend::rank(
-                &cands,
-                cfg.target(emotion),
-                &crate::music::library::IdMap::default(),
-                taste,
-                &recent,
-                &p,
-                p.top_k,
-            );
-            let mut orng = Rng::new(n as u64 + seed);
-            let i = crate::music::recommend::sample(&r, &p, &mut orng).unwrap();
-            pick.track = cands[r[i].index].clone();
-        }
         in_mood += 1;
         let f = pick.track.features.unwrap_or_default();
         let appeal = world
@@ -305,11 +240,6 @@ fn listen(
             .appeal(mood, &f, world.artist_of[pick.track.id as usize]);
         let mut rng = Rng::new(seed.wrapping_mul(1_000_003).wrapping_add(n as u64));
         let reaction = world.listener.react(appeal, &mut rng);
-        if std::env::var("DBG").is_ok() {
-            let t = cfg.target(emotion);
-            let sp = world.listener.spots[mood];
-            eprintln!("{n:3} {emotion:8} tgt ({:.2},{:.2}) spot ({:.2},{:.2}) pick ({:.2},{:.2}) a{:3} appeal {:.2} {:?} rank {} {}", t.valence, t.energy, sp.valence, sp.energy, f.valence, f.energy, world.artist_of[pick.track.id as usize], appeal, reaction, pick.rank, pick.scored.terms());
-        }
         let secs =
             |lo: u64, hi: u64, rng: &mut Rng| Duration::from_secs(lo + rng.next_u64() % (hi - lo));
         let play = lib.start_play(pick.track.id, emotion)?;
@@ -331,10 +261,9 @@ fn listen(
     Ok(out)
 }
 
-/// Sessions per seed: (personalised, plain).
 #[derive(Debug, Clone)]
 pub struct Report {
-    pub seeds: Vec<(u64, Vec<Reaction>, Vec<Reaction>)>,
+    pub seeds: Vec<SeedRun>,
 }
 
 /// The share of `reactions[from..]` for which `what` holds.

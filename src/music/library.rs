@@ -216,11 +216,29 @@ pub struct Feedback {
     pub finished: u32,
 }
 
+impl Feedback {
+    /// Counts a history (`Library::history`) per track.
+    pub fn tally(history: &[(i64, Signal)]) -> IdMap<Feedback> {
+        let mut out = IdMap::<Feedback>::default();
+        for &(id, signal) in history {
+            let fb = out.entry(id).or_default();
+            match signal {
+                Signal::Finished => fb.finished += 1,
+                Signal::Skipped { .. } => fb.skips += 1,
+                Signal::Like => fb.likes += 1,
+                Signal::NotForMood => fb.not_for_mood += 1,
+            }
+        }
+        out
+    }
+}
+
 /// What the listener did with a track under one emotion, for learning their taste.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TasteEvent {
     pub track_id: i64,
-    pub artist: Option<String>,
+    /// `taste::Artists` id (`taste::NO_ARTIST` when unknown).
+    pub artist: u32,
     pub features: Option<Features>,
     pub signal: Signal,
 }
@@ -854,6 +872,16 @@ impl Library {
             .map_err(|e| self.err(e))
     }
 
+    /// Changes whenever anything is written to the library, by this connection (SQLite's
+    /// `total_changes()`) or by another one (`PRAGMA data_version`): what a cache of
+    /// history-derived values checks before it is reused.
+    pub fn write_stamp(&self) -> Result<(i64, i64), LibraryError> {
+        self.conn
+            .prepare_cached("SELECT total_changes(), data_version FROM pragma_data_version")
+            .and_then(|mut stmt| stmt.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
+            .map_err(|e| self.err(e))
+    }
+
     /// Track ids of the last `n` plays, newest first.
     pub fn recent_tracks(&self, n: usize) -> Result<Vec<i64>, LibraryError> {
         let mut stmt = self
@@ -868,68 +896,34 @@ impl Library {
 
     /// Likes, skips and completions per track for one emotion.
     pub fn feedback(&self, emotion: Emotion) -> Result<IdMap<Feedback>, LibraryError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT track_id, sum(l), sum(n), sum(s), sum(f) FROM (
-                    SELECT track_id, value = 1 l, value = -1 n, 0 s, 0 f FROM likes WHERE emotion = ?1
-                    UNION ALL
-                    SELECT track_id, 0, 0, outcome = 'skipped', outcome = 'finished' FROM plays WHERE emotion = ?1)
-                 GROUP BY track_id",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([emotion.name()], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    Feedback {
-                        likes: r.get(1)?,
-                        not_for_mood: r.get(2)?,
-                        skips: r.get(3)?,
-                        finished: r.get(4)?,
-                    },
-                ))
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+        Ok(Feedback::tally(&self.history(emotion)?))
     }
 
-    /// One event per finished or skipped play and per like or "not for this mood" under
-    /// `emotion`, with the track's artist and features (valence and energy only).
-    pub fn taste_events(&self, emotion: Emotion) -> Result<Vec<TasteEvent>, LibraryError> {
+    /// What the listener did under `emotion`, oldest first: each finished or skipped play
+    /// and each like or "not for this mood", by track id. One scan of two small tables, so
+    /// the recommender can reload it after every song.
+    pub fn history(&self, emotion: Emotion) -> Result<Vec<(i64, Signal)>, LibraryError> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT e.track_id, t.artist, f.valence, f.energy, e.kind, e.listened_ms FROM (
-                    SELECT track_id, outcome kind, listened_ms FROM plays
-                    WHERE emotion = ?1 AND outcome IN ('finished', 'skipped')
-                    UNION ALL
-                    SELECT track_id, iif(value = 1, 'like', 'not-for-mood'), NULL FROM likes
-                    WHERE emotion = ?1) e
-                 JOIN tracks t ON t.id = e.track_id LEFT JOIN features f ON f.track_id = e.track_id",
+                "SELECT track_id, outcome, listened_ms FROM plays
+                 WHERE emotion = ?1 AND outcome IN ('finished', 'skipped')
+                 UNION ALL
+                 SELECT track_id, iif(value = 1, 'like', 'not-for-mood'), NULL FROM likes
+                 WHERE emotion = ?1",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([emotion.name()], |r| {
-                let valence: Option<f32> = r.get(2)?;
-                let energy: Option<f32> = r.get(3)?;
                 let listened =
-                    Duration::from_millis(r.get::<_, Option<i64>>(5)?.unwrap_or(0).max(0) as u64);
-                Ok(TasteEvent {
-                    track_id: r.get(0)?,
-                    artist: r.get(1)?,
-                    features: valence.zip(energy).map(|(valence, energy)| Features {
-                        valence,
-                        energy,
-                        ..Default::default()
-                    }),
-                    signal: match r.get_ref(4)?.as_str()? {
-                        "finished" => Signal::Finished,
-                        "skipped" => Signal::Skipped { listened },
-                        "like" => Signal::Like,
-                        _ => Signal::NotForMood,
-                    },
-                })
+                    Duration::from_millis(r.get::<_, Option<i64>>(2)?.unwrap_or(0).max(0) as u64);
+                let signal = match r.get_ref(1)?.as_str()? {
+                    "finished" => Signal::Finished,
+                    "skipped" => Signal::Skipped { listened },
+                    "like" => Signal::Like,
+                    _ => Signal::NotForMood,
+                };
+                Ok((r.get(0)?, signal))
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
@@ -1399,12 +1393,7 @@ mod tests {
             }
         );
         let signals = |e| {
-            let mut v: Vec<(i64, Signal)> = lib
-                .taste_events(e)
-                .unwrap()
-                .into_iter()
-                .map(|ev| (ev.track_id, ev.signal))
-                .collect();
+            let mut v = lib.history(e).unwrap();
             v.sort_by_key(|(id, s)| (*id, format!("{s:?}")));
             v
         };

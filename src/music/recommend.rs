@@ -87,19 +87,44 @@ fn centred(v: f32, e: f32) -> (f32, f32) {
 
 /// Similarity of a track to a target in [-1, 1] (see the module docs).
 pub fn similarity(target: Target, f: Option<&Features>) -> f32 {
-    let (tx, ty) = centred(target.valence, target.energy);
-    let (x, y) = f.map_or((0.0, 0.0), |f| centred(f.valence, f.energy));
-    let tn = (tx * tx + ty * ty).sqrt();
-    let n = (x * x + y * y).sqrt();
-    let cosine = if tn > 1e-6 && n > 1e-6 {
-        (tx * x + ty * y) / (tn * n)
-    } else {
-        0.0
-    };
-    // Max distance between two points of [-1,1]^2 is 2√2; map proximity to [-1, 1].
-    let proximity = 1.0 - 2.0 * ((tx - x).hypot(ty - y) / (2.0 * std::f32::consts::SQRT_2));
-    let w = (tn / CENTRE_RADIUS).min(1.0);
-    w * cosine + (1.0 - w) * proximity
+    Similarity::to(target).of(f)
+}
+
+/// The target's half of the similarity, computed once per ranking instead of per track.
+#[derive(Debug, Clone, Copy)]
+struct Similarity {
+    tx: f32,
+    ty: f32,
+    tn: f32,
+    /// Weight of the cosine against proximity (1 unless the target is near neutral).
+    cosine_weight: f32,
+}
+
+impl Similarity {
+    fn to(target: Target) -> Similarity {
+        let (tx, ty) = centred(target.valence, target.energy);
+        let tn = (tx * tx + ty * ty).sqrt();
+        Similarity {
+            tx,
+            ty,
+            tn,
+            cosine_weight: (tn / CENTRE_RADIUS).min(1.0),
+        }
+    }
+
+    fn of(&self, f: Option<&Features>) -> f32 {
+        let (x, y) = f.map_or((0.0, 0.0), |f| centred(f.valence, f.energy));
+        let n = (x * x + y * y).sqrt();
+        let cosine = if self.tn > 1e-6 && n > 1e-6 {
+            (self.tx * x + self.ty * y) / (self.tn * n)
+        } else {
+            0.0
+        };
+        // Max distance between two points of [-1,1]^2 is 2√2; map proximity to [-1, 1].
+        let (dx, dy) = (self.tx - x, self.ty - y);
+        let proximity = 1.0 - (dx * dx + dy * dy).sqrt() / std::f32::consts::SQRT_2;
+        self.cosine_weight * cosine + (1.0 - self.cosine_weight) * proximity
+    }
 }
 
 /// The feedback term in [-weight, weight]: likes count most; "not for this mood" and
@@ -108,7 +133,7 @@ pub fn feedback_term(fb: Option<&Feedback>, weight: f32) -> f32 {
     let Some(fb) = fb else { return 0.0 };
     let raw = fb.likes as f32 - 1.5 * fb.not_for_mood as f32 - 0.5 * fb.skips as f32
         + 0.1 * fb.finished as f32;
-    weight * (raw / 2.0).tanh()
+    weight * tanh_half(raw)
 }
 
 /// The taste term in [-weight, weight] from the model's (features, artist) logits, and the
@@ -118,8 +143,25 @@ pub fn taste_term((features, artist): (f32, f32), weight: f32) -> (f32, f32) {
     if weight == 0.0 || z == 0.0 {
         return (0.0, 0.0);
     }
-    let term = weight * (z / 2.0).tanh();
+    let term = weight * tanh_half(z);
     (term, term * artist / z)
+}
+
+/// Each candidate's feedback term at weight 1, from per-track counts.
+pub fn feedback_terms<S: BuildHasher>(
+    candidates: &[Candidate],
+    feedback: &HashMap<i64, Feedback, S>,
+) -> Vec<f32> {
+    candidates
+        .iter()
+        .map(|c| feedback_term(feedback.get(&c.id), 1.0))
+        .collect()
+}
+
+/// tanh(x / 2), as 2·sigmoid(x) - 1: one `exp` instead of libm's slower `tanh`, which
+/// mattered at 100 000 tracks a pick.
+fn tanh_half(x: f32) -> f32 {
+    1.0 - 2.0 / (x.exp() + 1.0)
 }
 
 /// The target for an emotion under a strategy, `songs` songs after the mood was accepted.
@@ -147,66 +189,110 @@ pub const REPEAT_TOLERANCE: f32 = 0.5;
 /// `recent` (track ids, newest first). When that would leave only songs that fit far worse
 /// (a small library, or few songs for this mood), the window shrinks to its newest half
 /// until a fitting song is free: a repeat beats the wrong mood.
-pub fn rank<S: BuildHasher>(
+///
+/// `feedback` holds each candidate's `feedback_term` at weight 1 (empty: no feedback yet);
+/// `feedback_terms` makes it from per-track counts.
+pub fn rank(
     candidates: &[Candidate],
     target: Target,
-    feedback: &HashMap<i64, Feedback, S>,
+    feedback: &[f32],
     taste: Taste,
     recent: &[i64],
     p: &Params,
     keep: usize,
 ) -> Vec<Scored> {
-    let all = score_all(candidates, target, feedback, taste, p);
-    // `recent` is short (no_repeat, 20 by default): a linear scan beats hashing every candidate.
-    let free =
-        |window: usize| move |s: &&Scored| !recent[..window].contains(&candidates[s.index].id);
-    let best_fit = |it: &mut dyn Iterator<Item = &Scored>| {
-        it.map(|s| s.similarity).fold(f32::NEG_INFINITY, f32::max)
+    let sim = Similarity::to(target);
+    let recent = RecentSet::new(recent);
+    // One pass keeps only (score, index): a pick at 100 000 tracks spends its time here.
+    let mut scores: Vec<(f32, u32)> = Vec::with_capacity(candidates.len());
+    let mut best_free = f32::NEG_INFINITY;
+    let mut best_recent = vec![f32::NEG_INFINITY; recent.ids.len()];
+    for (index, c) in candidates.iter().enumerate() {
+        let similarity = sim.of(c.features.as_ref());
+        match recent.position(c.id) {
+            Some(at) => best_recent[at] = similarity,
+            None => best_free = best_free.max(similarity),
+        }
+        let fb = feedback.get(index).map_or(0.0, |f| f * p.feedback_weight);
+        let (taste, _) = taste_term(taste.logits(index, c.features.as_ref()), p.taste_weight);
+        scores.push((similarity + fb + taste, index as u32));
+    }
+    // The best fit with the newest `window` plays excluded.
+    let best_fit = |window: usize| {
+        best_recent[window..]
+            .iter()
+            .fold(best_free, |best, &s| best.max(s))
     };
-    let overall = best_fit(&mut all.iter());
-    let mut window = recent.len();
-    while window > 0 && best_fit(&mut all.iter().filter(free(window))) < overall - REPEAT_TOLERANCE
-    {
+    let overall = best_fit(0);
+    let mut window = recent.ids.len();
+    while window > 0 && best_fit(window) < overall - REPEAT_TOLERANCE {
         window /= 2;
     }
-    let mut out: Vec<Scored> = if window == 0 {
-        all
-    } else {
-        all.iter().filter(free(window)).cloned().collect()
+    let excluded = |&(_, index): &(f32, u32)| {
+        recent
+            .position(candidates[index as usize].id)
+            .is_some_and(|at| at < window)
     };
-    let order = |a: &Scored, b: &Scored| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index));
-    // Partial selection first: a pick at 100 000 tracks needs only the top k sorted.
-    if keep > 0 && keep < out.len() {
-        out.select_nth_unstable_by(keep - 1, order);
-        out.truncate(keep);
+    let order = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+    // Partial selection: only the top k (plus the excluded ones among them) get sorted.
+    let shortlist = keep.saturating_add(window);
+    if shortlist < scores.len() {
+        scores.select_nth_unstable_by(shortlist, order);
+        scores.truncate(shortlist);
     }
-    out.sort_unstable_by(order);
-    out
+    scores.retain(|s| !excluded(s));
+    scores.sort_unstable_by(order);
+    scores.truncate(keep);
+    scores
+        .into_iter()
+        .map(|(_, index)| {
+            let c = &candidates[index as usize];
+            let index = index as usize;
+            let similarity = sim.of(c.features.as_ref());
+            let feedback = feedback.get(index).map_or(0.0, |f| f * p.feedback_weight);
+            let (taste, taste_artist) =
+                taste_term(taste.logits(index, c.features.as_ref()), p.taste_weight);
+            Scored {
+                index,
+                score: similarity + feedback + taste,
+                similarity,
+                feedback,
+                taste,
+                taste_artist,
+            }
+        })
+        .collect()
 }
 
-fn score_all<S: BuildHasher>(
-    candidates: &[Candidate],
-    target: Target,
-    feedback: &HashMap<i64, Feedback, S>,
-    taste: Taste,
-    p: &Params,
-) -> Vec<Scored> {
-    let mut out = Vec::with_capacity(candidates.len());
-    for (index, c) in candidates.iter().enumerate() {
-        let similarity = similarity(target, c.features.as_ref());
-        let feedback = feedback_term(feedback.get(&c.id), p.feedback_weight);
-        let (taste, taste_artist) =
-            taste_term(taste.logits(index, c.features.as_ref()), p.taste_weight);
-        out.push(Scored {
-            index,
-            score: similarity + feedback + taste,
-            similarity,
-            feedback,
-            taste,
-            taste_artist,
-        });
+/// The no-repeat window as a set: a 1024-bit filter on the id rules out almost every
+/// candidate with one load, the short list is scanned only on a hit.
+struct RecentSet<'a> {
+    ids: &'a [i64],
+    filter: [u64; 16],
+}
+
+impl<'a> RecentSet<'a> {
+    fn new(ids: &'a [i64]) -> RecentSet<'a> {
+        let mut filter = [0u64; 16];
+        for &id in ids {
+            let h = Self::hash(id);
+            filter[h / 64] |= 1 << (h % 64);
+        }
+        RecentSet { ids, filter }
     }
-    out
+
+    fn hash(id: i64) -> usize {
+        ((id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize
+    }
+
+    /// Where `id` first appears (0 = the newest play).
+    fn position(&self, id: i64) -> Option<usize> {
+        let h = Self::hash(id);
+        if self.filter[h / 64] & (1 << (h % 64)) == 0 {
+            return None;
+        }
+        self.ids.iter().position(|&r| r == id)
+    }
 }
 
 /// Chooses among the first `top_k` of a ranking: softmax over score / temperature
@@ -288,7 +374,8 @@ mod tests {
     }
 
     fn best(c: &[Candidate], t: Target, fb: &HashMap<i64, Feedback>, recent: &[i64]) -> i64 {
-        c[rank(c, t, fb, Taste::none(), recent, &params(), usize::MAX)[0].index].id
+        let fb = feedback_terms(c, fb);
+        c[rank(c, t, &fb, Taste::none(), recent, &params(), usize::MAX)[0].index].id
     }
 
     #[test]
@@ -306,15 +393,7 @@ mod tests {
         };
         assert!((raw(0.1, 0.1) - raw(0.9, 0.9)).abs() < 1e-6);
         let lib = vec![track(1, 0.1, 0.1), track(2, 0.9, 0.9), track(3, 0.5, 0.5)];
-        let r = rank(
-            &lib,
-            happy,
-            &HashMap::new(),
-            Taste::none(),
-            &[],
-            &params(),
-            usize::MAX,
-        );
+        let r = rank(&lib, happy, &[], Taste::none(), &[], &params(), usize::MAX);
         let order: Vec<i64> = r.iter().map(|s| lib[s.index].id).collect();
         assert_eq!(order, vec![2, 3, 1]);
         assert!(r[0].similarity > 0.9 && r[2].similarity < -0.9);
@@ -344,15 +423,7 @@ mod tests {
         let mut unknown = track(4, 0.0, 0.0);
         unknown.features = None;
         let lib = vec![track(1, 0.1, 0.1), unknown, track(3, 0.9, 0.8)];
-        let r = rank(
-            &lib,
-            happy,
-            &HashMap::new(),
-            Taste::none(),
-            &[],
-            &params(),
-            usize::MAX,
-        );
+        let r = rank(&lib, happy, &[], Taste::none(), &[], &params(), usize::MAX);
         assert_eq!(
             r.iter().map(|s| lib[s.index].id).collect::<Vec<_>>(),
             vec![3, 4, 1]
@@ -409,24 +480,24 @@ mod tests {
         c
     }
 
-    fn heard(c: &Candidate, signal: Signal) -> TasteEvent {
-        TasteEvent {
-            track_id: c.id,
-            artist: c.artist.clone(),
-            features: c.features,
-            signal,
-        }
-    }
-
-    /// Ranks `lib` (ids, best first) with a taste fitted to `events`.
-    fn taste_order(lib: &[Candidate], t: Target, events: &[TasteEvent]) -> Vec<Scored> {
+    /// Ranks `lib` (ids, best first) with a taste fitted to `heard`: (index in `lib`, signal).
+    fn taste_order(lib: &[Candidate], t: Target, heard: &[(usize, Signal)]) -> Vec<Scored> {
         let (artists, artist_of) = Artists::of(lib);
-        let model = Model::fit(events, &artists);
+        let events: Vec<TasteEvent> = heard
+            .iter()
+            .map(|&(i, signal)| TasteEvent {
+                track_id: lib[i].id,
+                artist: artist_of[i],
+                features: lib[i].features,
+                signal,
+            })
+            .collect();
+        let model = Model::fit(&events, artists.len());
         let taste = Taste {
             model: &model,
             artist_of: &artist_of,
         };
-        rank(lib, t, &HashMap::new(), taste, &[], &params(), usize::MAX)
+        rank(lib, t, &[], taste, &[], &params(), usize::MAX)
     }
 
     #[test]
@@ -439,12 +510,12 @@ mod tests {
         let dark = by("a", track(1, 0.2, 0.85));
         let bright = by("b", track(2, 0.8, 0.85));
         let liked = by("c", track(3, 0.85, 0.8));
-        let lib = vec![dark.clone(), bright.clone(), liked.clone()];
+        let lib = vec![dark, bright, liked];
         let ids = |r: &[Scored]| r.iter().map(|s| lib[s.index].id).collect::<Vec<_>>();
         let before = taste_order(&lib, up, &[]);
         assert!(before.iter().all(|s| s.taste == 0.0));
         assert_eq!(ids(&before)[..2], [1, 2]);
-        let after = taste_order(&lib, up, &[heard(&liked, Signal::Like)]);
+        let after = taste_order(&lib, up, &[(2, Signal::Like)]);
         let pos = |id| ids(&after).iter().position(|&i| i == id).unwrap();
         assert!(pos(2) < pos(1), "{after:?}");
         assert!(after[pos(2)].taste > after[pos(1)].taste);
@@ -454,8 +525,8 @@ mod tests {
         let first = by("x", track(1, 0.8, 0.8));
         let second = by("y", track(2, 0.8, 0.8));
         let elsewhere = by("y", track(3, 0.3, 0.3));
-        let lib = vec![first, second, elsewhere.clone()];
-        let r = taste_order(&lib, up, &[heard(&elsewhere, Signal::Like)]);
+        let lib = vec![first, second, elsewhere];
+        let r = taste_order(&lib, up, &[(2, Signal::Like)]);
         let (i1, i2) = (
             r.iter().position(|s| s.index == 0).unwrap(),
             r.iter().position(|s| s.index == 1).unwrap(),
@@ -473,14 +544,10 @@ mod tests {
         };
         let skipped = by("a", track(1, 0.9, 0.8));
         let similar = by("b", track(2, 0.85, 0.75));
-        let lib = vec![skipped.clone(), similar];
+        let lib = vec![skipped, similar];
         let taste_of_similar = |secs| {
             let listened = Duration::from_secs(secs);
-            let r = taste_order(
-                &lib,
-                happy,
-                &[heard(&skipped, Signal::Skipped { listened })],
-            );
+            let r = taste_order(&lib, happy, &[(0, Signal::Skipped { listened })]);
             r.iter().find(|s| s.index == 1).unwrap().taste
         };
         let (early, late) = (taste_of_similar(5), taste_of_similar(90));
@@ -525,7 +592,7 @@ mod tests {
             feedback_weight: 0.0,
             taste_weight: 0.0,
         };
-        let r = rank(&lib, happy, &HashMap::new(), Taste::none(), &[], &p, 5);
+        let r = rank(&lib, happy, &[], Taste::none(), &[], &p, 5);
         let picks = |seed| {
             let mut rng = Rng::new(seed);
             (0..200)

@@ -1,21 +1,26 @@
 //! Learns the listener's taste for one mood, so that a like teaches the box about *similar*
 //! songs and the same artist, not only about the song that was liked.
 //!
-//! A weighted, L2-regularised logistic regression of "went well" on
+//! A weighted, regularised logistic regression of "went well" (a like, a song played to
+//! the end) against "did not" (a skip, "not for this mood"):
 //!
 //! ```text
-//! logit = b + w·[v, e, v², e², v·e] + a[artist]      (v, e centred to [-1, 1])
+//! logit = map(valence, energy) + artist bias
 //! ```
 //!
-//! A quadratic in (v, e) can describe a preferred region of the valence–energy plane (a
-//! bump) as well as a preferred direction. It is refitted from the mood's history before
-//! each pick (a few thousand events, a few Newton steps: well under a millisecond), so it
-//! is always consistent with the database and there is nothing to store or migrate.
+//! The map is a 5×5 grid of knots over the valence–energy plane, read between knots by
+//! bilinear interpolation. Its prior pulls every knot toward 0 (even odds: "don't know")
+//! and neighbouring knots toward each other, so a like lifts the songs around it (within
+//! about a quarter of each axis), a run of early skips sinks its neighbourhood, and parts
+//! of the plane the listener never heard stay neutral, so the box tries them before going
+//! back to what was skipped. (A quadratic in (valence, energy) was tried first: it moves
+//! the whole plane with each event, and learned more slowly in `moodbox simulate`.)
 //!
-//! The artist biases `a` have their own, stronger L2 penalty (a Gaussian prior on a logit,
+//! Each artist's bias has its own, stronger pull toward 0 (a Gaussian prior on a logit,
 //! much like a Beta prior on a like-rate), so one like nudges an artist and a habit moves
-//! it. The intercept `b` only absorbs how much this listener likes anything in this mood:
-//! it is left out of the score, which compares songs with each other.
+//! it. The model is refitted from the mood's history before each pick (a few thousand
+//! events, a few Newton steps: about a millisecond), so it is always consistent with the
+//! database, and there is nothing to store or migrate. Scoring a track is four lookups.
 
 use crate::music::library::{Candidate, Features, Signal, TasteEvent};
 use std::collections::HashMap;
@@ -24,30 +29,18 @@ use std::time::Duration;
 /// Skips before this count as "not this one" (weight 1.0); later ones as "enough" (0.4).
 pub const EARLY_SKIP: Duration = Duration::from_secs(20);
 /// Knots per axis of the taste map: at 0, 1/4, 1/2, 3/4 and 1 on both axes.
-pub const GRID: usize = 4;
+pub const GRID: usize = 5;
 const KNOTS: usize = GRID * GRID;
-/// Parameters shared by all tracks: the intercept (index 0) and the knots.
-const P: usize = 1 + KNOTS;
-/// Prior on the intercept: a song is as likely to go well as not (worth a few events).
-pub fn lambda_b() -> f64 {
-    std::env::var("LB").ok().map_or(1.0, |v| v.parse().unwrap())
-}
 /// Pulls each knot toward 0 ("don't know"), in units of event weight.
-pub fn lambda_knot() -> f64 {
-    std::env::var("LK").ok().map_or(0.3, |v| v.parse().unwrap())
-}
+pub const LAMBDA_KNOT: f64 = 0.3;
 /// Pulls neighbouring knots together, so a like also lifts the songs around it.
-pub fn lambda_smooth() -> f64 {
-    std::env::var("LSM")
-        .ok()
-        .map_or(1.0, |v| v.parse().unwrap())
-}
+pub const LAMBDA_SMOOTH: f64 = 0.3;
 /// Pulls each artist's bias toward 0: one like (weight 1) moves it by about 0.2.
-pub fn lambda_artist() -> f64 {
-    std::env::var("LA").ok().map_or(2.0, |v| v.parse().unwrap())
-}
-/// Rounds of (a Newton step on the shared parameters, a Newton step on each artist bias).
+pub const LAMBDA_ARTIST: f64 = 2.0;
+/// At most this many rounds of (a Newton step on the map, a Newton step on each artist bias)...
 const ROUNDS: usize = 6;
+/// ...stopping early once no logit moves by more than this.
+const CONVERGED: f64 = 1e-4;
 /// The artist id of a track without an artist.
 pub const NO_ARTIST: u32 = u32::MAX;
 
@@ -120,8 +113,7 @@ fn key(artist: &str) -> String {
     artist.trim().to_lowercase()
 }
 
-/// A fitted taste: a map of the valence–energy plane (a logit per knot, relative to the
-/// listener's baseline for the mood) and each artist's bias (by `Artists` id).
+/// A fitted taste: a logit per knot of the map and each artist's bias (by `Artists` id).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Model {
     pub map: Vec<f32>,
@@ -133,39 +125,31 @@ static NONE: Model = Model {
     artist: Vec::new(),
 };
 
-/// The prior's precision matrix over the shared parameters: ridge on the intercept and
-/// each knot, plus a smoothness penalty λ(m_a - m_b)² for each pair of neighbouring knots.
-fn prior() -> [[f64; P]; P] {
-    let mut q = [[0.0; P]; P];
-    q[0][0] = lambda_b();
-    for (k, row) in q.iter_mut().enumerate().skip(1) {
-        row[k] = lambda_knot();
-    }
-    for k in 0..KNOTS {
-        let (i, j) = (k % GRID, k / GRID);
-        for n in [
-            (i + 1 < GRID).then_some(k + 1),
-            (j + 1 < GRID).then_some(k + GRID),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let (a, b) = (1 + k, 1 + n);
-            q[a][a] += lambda_smooth();
-            q[b][b] += lambda_smooth();
-            q[a][b] -= lambda_smooth();
-            q[b][a] -= lambda_smooth();
+/// The prior's precision matrix over the knots: `LAMBDA_KNOT` on each, plus
+/// `LAMBDA_SMOOTH · (m_a - m_b)²` for each pair of neighbouring knots.
+fn prior() -> [[f64; KNOTS]; KNOTS] {
+    let mut q = [[0.0; KNOTS]; KNOTS];
+    for a in 0..KNOTS {
+        q[a][a] += LAMBDA_KNOT;
+        let right = (a % GRID + 1 < GRID).then_some(a + 1);
+        let up = (a + GRID < KNOTS).then_some(a + GRID);
+        for b in [right, up].into_iter().flatten() {
+            q[a][a] += LAMBDA_SMOOTH;
+            q[b][b] += LAMBDA_SMOOTH;
+            q[a][b] -= LAMBDA_SMOOTH;
+            q[b][a] -= LAMBDA_SMOOTH;
         }
     }
     q
 }
 
 impl Model {
-    /// Fits the model to a mood's events; with no events every parameter is 0.
-    pub fn fit(events: &[TasteEvent], artists: &Artists) -> Model {
+    /// Fits the model to a mood's events (`artists`: how many artist ids there are); with no
+    /// events every logit is 0.
+    pub fn fit(events: &[TasteEvent], artists: usize) -> Model {
         struct Example {
-            /// Sparse shared features: the intercept, then the four knots (weight 0 if none).
-            x: [(usize, f64); 5],
+            /// The four knots around the song (all weight 0 without features).
+            knots: [(usize, f64); 4],
             artist: usize,
             y: f64,
             weight: f64,
@@ -173,21 +157,14 @@ impl Model {
         let examples: Vec<Example> = events
             .iter()
             .map(|ev| {
-                let mut x = [(0, 1.0), (1, 0.0), (1, 0.0), (1, 0.0), (1, 0.0)];
-                for (x, (k, w)) in x[1..]
-                    .iter_mut()
-                    .zip(knots(ev.features.as_ref()).into_iter().flatten())
-                {
-                    *x = (1 + k, w as f64);
-                }
                 let (y, weight) = label(ev.signal);
-                let artist = match artists.get(ev.artist.as_deref()) {
-                    NO_ARTIST => usize::MAX,
-                    a => a as usize,
-                };
+                let k = knots(ev.features.as_ref()).unwrap_or([(0, 0.0); 4]);
                 Example {
-                    x,
-                    artist,
+                    knots: k.map(|(k, w)| (k, w as f64)),
+                    artist: match ev.artist {
+                        NO_ARTIST => usize::MAX,
+                        a => a as usize,
+                    },
                     y,
                     weight,
                 }
@@ -197,46 +174,50 @@ impl Model {
             return Model::default();
         }
         let prior = prior();
-        let mut theta = [0.0f64; P];
-        let mut bias = vec![0.0f64; artists.len()];
-        let logit = |theta: &[f64; P], ex: &Example, bias: &[f64]| -> f64 {
-            ex.x.iter().map(|&(k, x)| theta[k] * x).sum::<f64>()
+        let mut map = [0.0f64; KNOTS];
+        let mut bias = vec![0.0f64; artists];
+        let logit = |map: &[f64; KNOTS], bias: &[f64], ex: &Example| -> f64 {
+            ex.knots.iter().map(|&(k, x)| map[k] * x).sum::<f64>()
                 + bias.get(ex.artist).copied().unwrap_or(0.0)
         };
         for _ in 0..ROUNDS {
-            // Newton step on the shared parameters, artist biases held.
+            // Newton step on the map, artist biases held.
             let mut hess = prior;
-            let mut grad = [0.0; P];
-            for (g, row) in grad.iter_mut().zip(&prior) {
-                *g = -row.iter().zip(&theta).map(|(q, t)| q * t).sum::<f64>();
-            }
+            let mut grad: [f64; KNOTS] =
+                std::array::from_fn(|a| -(0..KNOTS).map(|b| prior[a][b] * map[b]).sum::<f64>());
             for ex in &examples {
-                let p = sigmoid(logit(&theta, ex, &bias));
+                let p = sigmoid(logit(&map, &bias, ex));
                 let (r, h) = (ex.weight * (ex.y - p), ex.weight * p * (1.0 - p));
-                for &(a, xa) in &ex.x {
+                for &(a, xa) in &ex.knots {
                     grad[a] += r * xa;
-                    for &(b, xb) in &ex.x {
+                    for &(b, xb) in &ex.knots {
                         hess[a][b] += h * xa * xb;
                     }
                 }
             }
-            for (t, d) in theta.iter_mut().zip(solve_spd(hess, grad)) {
-                *t += d;
+            let mut largest_step = 0.0f64;
+            for (m, d) in map.iter_mut().zip(solve_spd(hess, grad)) {
+                *m += d;
+                largest_step = largest_step.max(d.abs());
             }
             // Newton step on each artist bias (independent: one artist per event).
-            let mut grad: Vec<f64> = bias.iter().map(|b| -lambda_artist() * b).collect();
-            let mut hess = vec![lambda_artist(); bias.len()];
+            let mut grad: Vec<f64> = bias.iter().map(|b| -LAMBDA_ARTIST * b).collect();
+            let mut hess = vec![LAMBDA_ARTIST; bias.len()];
             for ex in examples.iter().filter(|ex| ex.artist < bias.len()) {
-                let p = sigmoid(logit(&theta, ex, &bias));
+                let p = sigmoid(logit(&map, &bias, ex));
                 grad[ex.artist] += ex.weight * (ex.y - p);
                 hess[ex.artist] += ex.weight * p * (1.0 - p);
             }
             for ((b, g), h) in bias.iter_mut().zip(grad).zip(hess) {
                 *b += g / h;
+                largest_step = largest_step.max((g / h).abs());
+            }
+            if largest_step < CONVERGED {
+                break;
             }
         }
         Model {
-            map: theta[1..].iter().map(|&t| t as f32).collect(),
+            map: map.iter().map(|&m| m as f32).collect(),
             artist: bias.into_iter().map(|b| b as f32).collect(),
         }
     }
@@ -315,10 +296,10 @@ fn solve_spd<const M: usize>(h: [[f64; M]; M], g: [f64; M]) -> [f64; M] {
 mod tests {
     use super::*;
 
-    fn event(id: i64, artist: &str, v: f32, e: f32, signal: Signal) -> TasteEvent {
+    fn event(id: i64, artist: u32, v: f32, e: f32, signal: Signal) -> TasteEvent {
         TasteEvent {
             track_id: id,
-            artist: Some(artist.into()),
+            artist,
             features: Some(Features {
                 valence: v,
                 energy: e,
@@ -359,7 +340,7 @@ mod tests {
 
     #[test]
     fn no_data_means_no_taste() {
-        let m = Model::fit(&[], &artists(&["a"]));
+        let m = Model::fit(&[], 1);
         assert_eq!(m, Model::default());
         let f = Features {
             valence: 0.9,
@@ -380,27 +361,35 @@ mod tests {
     }
 
     #[test]
-    fn early_skips_teach_more_than_late_ones() {
-        let skip = |secs| {
-            let ev = event(
-                1,
-                "a",
-                0.9,
-                0.9,
-                Signal::Skipped {
-                    listened: Duration::from_secs(secs),
-                },
-            );
-            // A neutral reference song, so the intercept cannot absorb the skip.
-            let reference = event(2, "b", 0.5, 0.5, Signal::Finished);
-            let m = Model::fit(&[ev, reference], &artists(&["a", "b"]));
+    fn knots_interpolate_bilinearly() {
+        let at = |v, e| {
+            knots(Some(&Features {
+                valence: v,
+                energy: e,
+                ..Default::default()
+            }))
+            .unwrap()
+        };
+        assert_eq!(at(0.0, 0.0)[0], (0, 1.0));
+        assert_eq!(at(1.0, 1.0)[3], (KNOTS - 1, 1.0));
+        let mid = at(0.375, 0.5);
+        assert!((mid.iter().map(|k| k.1).sum::<f32>() - 1.0).abs() < 1e-6);
+        assert_eq!(mid.map(|k| k.0), [11, 12, 16, 17]);
+        assert_eq!(knots(None), None);
+    }
+
+    #[test]
+    fn a_like_lifts_its_neighbourhood_and_leaves_the_far_side_unknown() {
+        let m = Model::fit(&[event(1, 0, 0.9, 0.8, Signal::Like)], 1);
+        let z = |v, e| {
             m.features_logit(Some(&Features {
-                valence: 0.9,
-                energy: 0.9,
+                valence: v,
+                energy: e,
                 ..Default::default()
             }))
         };
-        let (early, late) = (skip(5), skip(120));
-        assert!(early < late && late < 0.0, "early {early}, late {late}");
+        assert!(z(0.9, 0.8) > z(0.7, 0.7) && z(0.7, 0.7) > z(0.5, 0.5));
+        assert!(z(0.8, 0.85) > 0.1 && z(0.1, 0.2).abs() < 0.01, "{m:?}");
+        assert!(m.artist_logit(0) > 0.1 && m.features_logit(None) == 0.0);
     }
 }

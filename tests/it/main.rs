@@ -10,5 +10,6 @@ mod fixtures;
 mod import;
 mod normalize;
 mod scan;
+mod simulate;
 mod util;
 mod vision;
