@@ -182,6 +182,9 @@ enum Command {
         #[arg(long, value_name = "OUT.png")]
         plot: Option<PathBuf>,
     },
+    /// Check everything the box needs (config, model, database, camera, sound card, GPIO,
+    /// groups, service), one line each with a fix; exits 1 if anything fails
+    Doctor,
     /// Open the configured camera: format, frame rate, faces per frame, current top emotion
     CameraTest {
         /// How long to watch
@@ -301,11 +304,23 @@ fn run(cli: Cli) -> Result<u8> {
             print!("{}", cfg.to_toml());
             return Ok(0);
         }
+        Command::Doctor => {
+            // Reported as a line of its own: a broken config is one of the things checked.
+            let path = cli.config.clone().or_else(|| {
+                Some(PathBuf::from(moodbox::config::SYSTEM_CONFIG)).filter(|p| p.exists())
+            });
+            let checks = moodbox::doctor::run(path.as_deref());
+            print!("{}", moodbox::doctor::render(&checks));
+            let failed = checks
+                .iter()
+                .any(|c| c.status == moodbox::doctor::Status::Fail);
+            return Ok(if failed { exit::FAILURE } else { 0 });
+        }
         _ => Config::resolve(cli.config.as_deref())?,
     };
     init_logging(&cfg);
     match cli.command {
-        Command::CheckConfig { .. } => unreachable!("handled above"),
+        Command::CheckConfig { .. } | Command::Doctor => unreachable!("handled above"),
         Command::Scan { dirs, analyze } => {
             let dirs = if dirs.is_empty() {
                 cfg.paths.music_dirs.clone()

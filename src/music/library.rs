@@ -388,6 +388,35 @@ impl Library {
         Ok(lib)
     }
 
+    /// Schema version and track count, read without writing anything (no migration, no
+    /// WAL switch): for `moodbox doctor`, which may run as another user than the service.
+    pub fn inspect(path: &Path) -> Result<(i64, u64), LibraryError> {
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).and_then(|conn| {
+                let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                let tracks: i64 = if version == 0 {
+                    0
+                } else {
+                    conn.query_row("SELECT count(*) FROM tracks WHERE gone = 0", [], |r| {
+                        r.get(0)
+                    })?
+                };
+                Ok((version, tracks.max(0) as u64))
+            });
+        let (version, tracks) = conn.map_err(|source| LibraryError::Corrupt {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if version > SCHEMA_VERSION {
+            return Err(LibraryError::TooNew {
+                path: path.to_path_buf(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        Ok((version, tracks))
+    }
+
     /// Applies migrations `from+1 ..= to`, each in its own transaction.
     fn migrate(&mut self, from: i64, to: i64) -> Result<(), LibraryError> {
         for (i, sql) in MIGRATIONS

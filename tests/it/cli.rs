@@ -118,3 +118,56 @@ fn status_and_press_say_clearly_when_the_box_is_not_running() {
         util::text(&out)
     );
 }
+
+/// On this machine there is no camera, GPIO or sound card: doctor must say so line by line,
+/// with a fix for each, and exit non-zero without crashing. The parts that do exist pass.
+#[test]
+fn doctor_names_each_missing_part_with_a_fix_and_fails() {
+    let Some(model) = util::model_file("emotion-int8.onnx") else {
+        return;
+    };
+    let dir = util::tempdir();
+    let db = dir.path().join("library.db");
+    let lib = moodbox::music::library::Library::open(&db).unwrap();
+    drop(lib);
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[camera]\nsource = \"v4l2\"\ndevice = \"/dev/video-moodbox-test-absent\"\n\n\
+             [model]\npath = {model:?}\n\n[audio]\ndevice = \"no-such-card-moodbox\"\n\n\
+             [gpio]\nenabled = true\n\n[paths]\ndatabase = {db:?}\n"
+        ),
+    )
+    .unwrap();
+    let out = util::moodbox(&["--config", cfg.to_str().unwrap(), "doctor"]);
+    let text = util::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let line = |what: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(what))
+            .unwrap_or_else(|| panic!("no {what} line in\n{text}"))
+            .to_string()
+    };
+    assert!(line("config").starts_with("ok"), "{text}");
+    assert!(line("model").starts_with("ok") && line("model").contains("PublicTest"));
+    let schema = format!(
+        "schema {}, 0 tracks",
+        moodbox::music::library::SCHEMA_VERSION
+    );
+    assert!(line("database").starts_with("ok") && line("database").contains(&schema));
+    for part in ["camera", "audio", "gpio"] {
+        assert!(line(part).starts_with("FAIL"), "{text}");
+    }
+    assert!(text.contains("/dev/video-moodbox-test-absent") && text.contains("aplay -L"));
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, l) in lines.iter().enumerate() {
+        if l.starts_with("FAIL") || l.starts_with("warn") {
+            assert!(
+                lines.get(i + 1).is_some_and(|n| n.contains("fix:")),
+                "{text}"
+            );
+        }
+    }
+    assert!(!text.contains("panicked"));
+}

@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 struct Daemon {
@@ -103,7 +103,7 @@ fn write_config(dir: &Path, extra: &str) {
 
 fn spawn(dir: &Path, extra: &str) -> Child {
     write_config(dir, extra);
-    Command::new(env!("CARGO_BIN_EXE_moodbox"))
+    crate::util::command()
         .arg("--config")
         .arg(dir.join("config.toml"))
         .args(["run", "--output", "null", "--emotions"])

@@ -13,7 +13,6 @@ use moodbox::emotion::preprocess::{mirror, Face, FACE_PIXELS};
 use moodbox::emotion::Emotion;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn fer2013() -> Option<PathBuf> {
     let p = util::repo().join("../shared/data/fer2013/fer2013-train-publictest.csv.gz");
@@ -490,7 +489,7 @@ fn eval_command_reports_a_bad_row_by_line() {
     let ok = format!("3,{},PublicTest\n", pixels(9, FACE_PIXELS));
     let bad = format!("3,{},PublicTest\n", pixels(9, FACE_PIXELS - 1));
     std::fs::write(&csv, format!("emotion,pixels,Usage\n{ok}{ok}{ok}{bad}")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_moodbox"))
+    let out = crate::util::command()
         .args(["eval", csv.to_str().unwrap(), "--model"])
         .arg(dir.path().join("none.onnx"))
         .env_remove("RUST_LOG")

@@ -16,7 +16,6 @@ use moodbox::music::scan::{scan, Quiet};
 use moodbox::player::{Mixer, WavOutput, DEFAULT_FORMAT};
 use std::f32::consts::TAU;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -477,7 +476,7 @@ fn the_running_box_analyses_new_music_by_itself_at_low_priority() {
     )
     .unwrap();
     let log = dir.path().join("daemon.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_moodbox"))
+    let mut child = crate::util::command()
         .arg("--config")
         .arg(&config)
         .args(["run", "--output", "null", "--emotions"])

@@ -13,9 +13,24 @@ pub fn repo() -> &'static std::path::Path {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A command that runs the `moodbox` binary. Under a cross build's emulation
+/// (cross/config.toml) the binary is an ARM program the host kernel cannot start, so it goes
+/// through the same qemu as the tests, named by `MOODBOX_TEST_RUNNER_<arch>`.
+pub fn command() -> std::process::Command {
+    let runner = std::env::var(format!("MOODBOX_TEST_RUNNER_{}", std::env::consts::ARCH));
+    match runner.as_deref().map(str::split_whitespace) {
+        Ok(mut words) => {
+            let mut cmd = std::process::Command::new(words.next().expect("runner program"));
+            cmd.args(words).arg(env!("CARGO_BIN_EXE_moodbox"));
+            cmd
+        }
+        Err(_) => std::process::Command::new(env!("CARGO_BIN_EXE_moodbox")),
+    }
+}
+
 /// Runs the `moodbox` binary with `args` (RUST_LOG cleared, so output is what a user sees).
 pub fn moodbox(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_moodbox"))
+    command()
         .args(args)
         .env_remove("RUST_LOG")
         .output()
