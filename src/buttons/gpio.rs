@@ -92,7 +92,6 @@ fn map_err(e: rppal::gpio::Error, pin: Option<u8>) -> ButtonError {
 mod tests {
     use super::*;
     use rppal::gpio::Error as E;
-    use std::time::Duration;
 
     #[test]
     fn error_messages_name_the_fix() {
@@ -116,8 +115,8 @@ mod tests {
             skip_pin: 17,
             like_pin: 27,
             pull: Pull::Up,
-            debounce: Duration::from_millis(30),
-            long_press: Duration::from_millis(800),
+            debounce: std::time::Duration::from_millis(30),
+            long_press: std::time::Duration::from_millis(800),
         };
         assert!(matches!(GpioButtons::new(&cfg), Err(ButtonError::NoGpio)));
     }

@@ -156,7 +156,12 @@ fn doctor_names_each_missing_part_with_a_fix_and_fails() {
         moodbox::music::library::SCHEMA_VERSION
     );
     assert!(line("database").starts_with("ok") && line("database").contains(&schema));
-    for part in ["camera", "audio", "gpio"] {
+    // On a Pi that runs the suite, the GPIO check may well pass.
+    let gpio = std::path::Path::new("/dev/gpiochip0").exists();
+    for part in ["camera", "audio", "gpio"]
+        .into_iter()
+        .filter(|&p| p != "gpio" || !gpio)
+    {
         assert!(line(part).starts_with("FAIL"), "{text}");
     }
     assert!(text.contains("/dev/video-moodbox-test-absent") && text.contains("aplay -L"));
