@@ -245,6 +245,12 @@ def train(args, data, run: Path) -> None:
         print(f"resumed from {last} at epoch {start_epoch}, best PublicTest {best:.4f}", flush=True)
     elif last.exists() and not args.resume:
         sys.exit(f"{last} exists: pass --resume to continue it, or --run to start a new run")
+    elif args.init_from:
+        # A new learning-rate cycle from trained weights (an SGDR warm restart), not a resume.
+        ck = torch.load(args.init_from, weights_only=False)
+        model.load_state_dict(ck["model"])
+        ema.model.load_state_dict(ck["model"])
+        print(f"starting from the weights in {args.init_from} (epoch {ck['epoch']})", flush=True)
     log_path = run / "log.csv"
     if start_epoch == 0:
         log_path.write_text("epoch,lr,train_loss,train_acc,publictest_acc,publictest_acc_ema,seconds\n")
@@ -410,6 +416,7 @@ def main() -> None:
     ap.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
     ap.add_argument("--export-only", action="store_true", help="skip training, export RUN/best.pt")
     ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--init-from", type=Path, help="start a new run from this checkpoint's weights (e.g. a second cycle at a lower --lr)")
     ap.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in f32 (slower on CPU)")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=0.05)
