@@ -3,7 +3,6 @@
 //! pins claimed), one line each, with a concrete fix for anything that fails.
 
 use crate::buttons::GpioButtons;
-use crate::camera::BACKENDS;
 use crate::config::{Config, Named};
 use crate::emotion::model::EmotionModel;
 use crate::music::library::Library;
@@ -58,20 +57,20 @@ impl Check {
     }
 }
 
-/// Runs every check. `config` is the file to validate (`None`: the built-in defaults).
-pub fn run(config: Option<&Path>) -> Vec<Check> {
-    let cfg = match config {
-        None => Ok(Config::default()),
-        Some(path) => Config::load(path),
-    };
-    let cfg = match cfg {
+/// Runs every check on the config `--config` names, found as every command finds it
+/// (`Config::resolve`).
+pub fn run(explicit_config: Option<&Path>) -> Vec<Check> {
+    let cfg = match Config::resolve(explicit_config) {
         Ok(cfg) => cfg,
         Err(e) => {
             let fix = "correct the line named above, then `moodbox check-config`";
             return vec![Check::bad("config", Status::Fail, e.to_string(), fix)];
         }
     };
-    let source = config.map_or("built-in defaults".to_string(), |p| p.display().to_string());
+    let source = cfg
+        .source
+        .as_ref()
+        .map_or("built-in defaults".to_string(), |p| p.display().to_string());
     vec![
         Check::ok("config", format!("{source}: valid")),
         model(&cfg),
@@ -144,21 +143,12 @@ fn database(path: &Path) -> Check {
 }
 
 fn camera(cfg: &Config) -> Check {
-    let name = cfg.camera.source.name();
-    let Some(&(_, open)) = BACKENDS.iter().find(|(n, _)| *n == name) else {
-        return Check::bad(
-            "camera",
-            Status::Fail,
-            format!("no backend {name}"),
-            "set camera.source",
-        );
-    };
-    let fix = match name {
+    let fix = match cfg.camera.source.name() {
         "v4l2" => "plug in a USB camera (`ls /dev/v4l/by-id`) and set camera.device, or camera.source = \"rpicam\" for a CSI camera",
         "rpicam" => "check the ribbon cable and `rpicam-hello --list-cameras`; install rpicam-apps",
         _ => "set camera.device to a folder of images",
     };
-    let mut source = match open(&cfg.camera) {
+    let mut source = match crate::camera::open_once(&cfg.camera) {
         Ok(s) => s,
         Err(e) => return Check::bad("camera", Status::Fail, e.to_string(), fix),
     };

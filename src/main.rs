@@ -306,10 +306,7 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Doctor => {
             // Reported as a line of its own: a broken config is one of the things checked.
-            let path = cli.config.clone().or_else(|| {
-                Some(PathBuf::from(moodbox::config::SYSTEM_CONFIG)).filter(|p| p.exists())
-            });
-            let checks = moodbox::doctor::run(path.as_deref());
+            let checks = moodbox::doctor::run(cli.config.as_deref());
             print!("{}", moodbox::doctor::render(&checks));
             let failed = checks
                 .iter()

@@ -85,23 +85,32 @@ pub const BACKENDS: &[(&str, Builder)] = &[
 /// The configured camera, opened lazily and reopened with backoff whenever it goes away:
 /// `next_frame` answers within about a second even while the camera is missing.
 pub fn open_source(cfg: &CameraConfig) -> Box<dyn FrameSource> {
+    let cfg = cfg.clone();
+    Box::new(Reconnecting::new(
+        label(&cfg),
+        Box::new(move || open_once(&cfg)),
+    ))
+}
+
+/// The configured camera, opened once (no reconnecting): what `moodbox doctor` tries.
+pub fn open_once(cfg: &CameraConfig) -> Result<Box<dyn FrameSource>, CameraError> {
     let name = cfg.source.name();
-    let build = BACKENDS.iter().find(|(n, _)| *n == name).map(|&(_, b)| b);
-    let label = match cfg.source {
+    match BACKENDS.iter().find(|(n, _)| *n == name) {
+        Some((_, build)) => build(cfg),
+        None => Err(CameraError::Unavailable {
+            device: label(cfg),
+            message: "no camera backend by that name".into(),
+        }),
+    }
+}
+
+/// How logs name the configured camera.
+fn label(cfg: &CameraConfig) -> String {
+    let name = cfg.source.name();
+    match cfg.source {
         CameraSource::Rpicam => format!("{name} camera {}", cfg.device),
         _ => format!("{name} {}", cfg.device),
-    };
-    let (cfg, device) = (cfg.clone(), label.clone());
-    Box::new(Reconnecting::new(
-        label,
-        Box::new(move || match build {
-            Some(build) => build(&cfg),
-            None => Err(CameraError::Unavailable {
-                device: device.clone(),
-                message: "no camera backend by that name".into(),
-            }),
-        }),
-    ))
+    }
 }
 
 #[cfg(test)]

@@ -333,6 +333,26 @@ pub struct Library {
     path: PathBuf,
 }
 
+/// The schema version of an open database, read without writing; a file that is not a
+/// database, or one from a newer moodbox, is an error.
+fn probe_version(conn: &Connection, path: &Path) -> Result<i64, LibraryError> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .and_then(|v| conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(v)))
+        .map_err(|source| LibraryError::Corrupt {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if version > SCHEMA_VERSION {
+        return Err(LibraryError::TooNew {
+            path: path.to_path_buf(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(version)
+}
+
 pub fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -362,20 +382,7 @@ impl Library {
         .map_err(sqlite)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(sqlite)?;
         // Read-only probes first: nothing may be written to a file we do not understand.
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .and_then(|v| conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(v)))
-            .map_err(|source| LibraryError::Corrupt {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        if version > SCHEMA_VERSION {
-            return Err(LibraryError::TooNew {
-                path: path.to_path_buf(),
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
+        let version = probe_version(&conn, path)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
         )
@@ -391,30 +398,22 @@ impl Library {
     /// Schema version and track count, read without writing anything (no migration, no
     /// WAL switch): for `moodbox doctor`, which may run as another user than the service.
     pub fn inspect(path: &Path) -> Result<(i64, u64), LibraryError> {
-        let conn =
-            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).and_then(|conn| {
-                let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-                let tracks: i64 = if version == 0 {
-                    0
-                } else {
-                    conn.query_row("SELECT count(*) FROM tracks WHERE gone = 0", [], |r| {
-                        r.get(0)
-                    })?
-                };
-                Ok((version, tracks.max(0) as u64))
-            });
-        let (version, tracks) = conn.map_err(|source| LibraryError::Corrupt {
+        let corrupt = |source| LibraryError::Corrupt {
             path: path.to_path_buf(),
             source,
-        })?;
-        if version > SCHEMA_VERSION {
-            return Err(LibraryError::TooNew {
-                path: path.to_path_buf(),
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        Ok((version, tracks))
+        };
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(corrupt)?;
+        let version = probe_version(&conn, path)?;
+        let tracks: i64 = if version == 0 {
+            0
+        } else {
+            conn.query_row("SELECT count(*) FROM tracks WHERE gone = 0", [], |r| {
+                r.get(0)
+            })
+            .map_err(corrupt)?
+        };
+        Ok((version, tracks.max(0) as u64))
     }
 
     /// Applies migrations `from+1 ..= to`, each in its own transaction.
