@@ -133,6 +133,9 @@ enum Command {
         /// Evaluate only the first N faces
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
+        /// Worker threads [default: one per core]
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
     },
     /// Find faces in pictures: boxes, scores and the seven emotion probabilities
     Detect {
@@ -523,6 +526,7 @@ fn run(cli: Cli) -> Result<u8> {
             json,
             flip_tta,
             limit,
+            threads,
         } => {
             let model = model_path(model, &cfg);
             let opts = moodbox::emotion::eval::EvalOptions {
@@ -531,7 +535,7 @@ fn run(cli: Cli) -> Result<u8> {
                 model,
                 flip_tta,
                 limit,
-                threads: None,
+                threads,
             };
             let mut progress = Progress::new("faces");
             let report = moodbox::emotion::eval::run_eval(&opts, &mut |done, total| {

@@ -46,6 +46,8 @@ def load_split(csv_path: Path, cache_dir: Path) -> dict[str, tuple[np.ndarray, n
     if cache.exists():
         z = np.load(cache)
         return {u: (z[f"{u}_x"], z[f"{u}_y"]) for u in ("Training", "PublicTest")}
+    if not csv_path.exists():
+        sys.exit(f"{csv_path}: not found (see ../shared/data/README.md)")
     xs: dict[str, list] = {"Training": [], "PublicTest": []}
     ys: dict[str, list] = {"Training": [], "PublicTest": []}
     with gzip.open(csv_path, "rt", newline="") as f:
@@ -78,40 +80,61 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack(
         [torch.stack([cos * flip, -sin, shift[:, 0]], 1), torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1
-    )
+    ).to(x.device)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     fill = (0.0 - MEAN) / STD
     x = F.grid_sample(x - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + fill
-    # Random erasing (Zhong et al. 2017): one box per image, half of the images.
-    for i in torch.nonzero(torch.rand(n, generator=gen) < 0.5).flatten().tolist():
-        area = SIZE * SIZE * (0.02 + torch.rand(1, generator=gen).item() * 0.2)
-        ratio = math.exp((torch.rand(1, generator=gen).item() * 2 - 1) * math.log(3))
-        h = min(SIZE, int(round(math.sqrt(area * ratio))))
-        w = min(SIZE, int(round(math.sqrt(area / ratio))))
-        top = int(torch.randint(0, SIZE - h + 1, (1,), generator=gen))
-        left = int(torch.randint(0, SIZE - w + 1, (1,), generator=gen))
-        x[i, :, top : top + h, left : left + w] = torch.randn(1, h, w, generator=gen)
+    # Random erasing (Zhong et al. 2017): one box of noise per image, half of the images.
+    area = SIZE * SIZE * (0.02 + torch.rand(n, generator=gen) * 0.2)
+    ratio = torch.exp((torch.rand(n, generator=gen) * 2 - 1) * math.log(3))
+    h = torch.sqrt(area * ratio).round().clamp(1, SIZE)
+    w = torch.sqrt(area / ratio).round().clamp(1, SIZE)
+    top = (torch.rand(n, generator=gen) * (SIZE - h + 1)).floor()
+    left = (torch.rand(n, generator=gen) * (SIZE - w + 1)).floor()
+    erase = torch.rand(n, generator=gen) < 0.5
+    pos = torch.arange(SIZE, dtype=torch.float32)
+    rows = (pos >= top[:, None]) & (pos < (top + h)[:, None])
+    cols = (pos >= left[:, None]) & (pos < (left + w)[:, None])
+    box = (rows[:, :, None] & cols[:, None, :] & erase[:, None, None]).unsqueeze(1).to(x.device)
+    noise = torch.randn(x.shape, generator=gen).to(x.device)
+    x = torch.where(box, noise, x)
     return x
 
 
 # ----------------------------------------------------------------------------- model
-def conv_bn(cin: int, cout: int, k: int = 3, pad: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=pad, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+def conv_bn(cin: int, cout: int, k: int = 3, pad: int = 1, stride: int = 1) -> nn.Sequential:
+    conv = nn.Conv2d(cin, cout, k, stride=stride, padding=pad, bias=False)
+    return nn.Sequential(conv, nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+# Feature extractors as (channels as a multiple of --width, stride) per 3x3 conv; "M" is a 2x2
+# max-pool. Both end on a 3x3 map.
+ARCHS = {
+    # VGG: two convs per stage, max-pool between (48->24->12->6->3). 118 M MACs at width 32.
+    "vgg8": [(1, 1), (1, 1), "M", (2, 1), (2, 1), "M", (4, 1), (4, 1), "M", (8, 1), (8, 1), "M"],
+    # Shaped for tract's int8 on ARM (cross/README.md): strided convs instead of the pools,
+    # no wide conv at 48x48 where int8 im2col costs more than the matmul saves, and the
+    # compute moved to 12x12 and 6x6 where channels are many. 139 M MACs at width 32.
+    "s2": [(1, 1), (2, 2), (2, 1), (4, 2), (4, 1), (4, 1), (8, 2), (8, 1), (8, 1), "M"],
+}
 
 
 class EmotionNet(nn.Module):
-    """VGG-style: 4 stages of two 3x3 convs (48->24->12->6->3), then a conv over the 3x3 map and
-    a 1x1 conv to 7 logits. Every layer is a Conv, so the int8 export is integer end to end in
-    tract (no QGemm / QLinearGlobalAveragePool). ~118 M multiply-accumulates per face."""
+    """A plain conv net (see ARCHS), then a conv over the final 3x3 map and a 1x1 conv to 7
+    logits. Every layer is a Conv, so the int8 export is integer end to end in tract (no
+    QGemm / QLinearGlobalAveragePool)."""
 
-    def __init__(self, width: int = 32, classes: int = 7, dropout: float = 0.3):
+    def __init__(self, width: int = 32, arch: str = "vgg8", classes: int = 7, dropout: float = 0.3):
         super().__init__()
-        w = [width, width * 2, width * 4, width * 8]
         layers: list[nn.Module] = []
         cin = 1
-        for c in w:
-            layers += [conv_bn(cin, c), conv_bn(c, c), nn.MaxPool2d(2)]
-            cin = c
+        for item in ARCHS[arch]:
+            if item == "M":
+                layers.append(nn.MaxPool2d(2))
+            else:
+                mult, stride = item
+                layers.append(conv_bn(cin, mult * width, stride=stride))
+                cin = mult * width
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(conv_bn(cin, cin, k=3, pad=0), nn.Dropout(dropout), nn.Conv2d(cin, classes, 1))
 
@@ -144,7 +167,7 @@ def count_macs(model: nn.Module) -> int:
     hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
     model.eval()
     with torch.no_grad():
-        model(torch.zeros(1, 1, SIZE, SIZE))
+        model(torch.zeros(1, 1, SIZE, SIZE, device=next(model.parameters()).device))
     for h in hs:
         h.remove()
     return macs
@@ -154,13 +177,14 @@ def count_macs(model: nn.Module) -> int:
 @torch.no_grad()
 def predict(model: nn.Module, x_u8: np.ndarray, flip_tta: bool = False, batch: int = 512) -> np.ndarray:
     model.eval()
+    device = next(model.parameters()).device
     out = []
     for i in range(0, len(x_u8), batch):
-        x = normalise(torch.from_numpy(x_u8[i : i + batch]))
-        p = F.softmax(model(x), 1)
+        x = normalise(torch.from_numpy(x_u8[i : i + batch]).to(device))
+        p = F.softmax(model(x).float(), 1)
         if flip_tta:
-            p = (p + F.softmax(model(torch.flip(x, dims=[3])), 1)) / 2
-        out.append(p.numpy())
+            p = (p + F.softmax(model(torch.flip(x, dims=[3])).float(), 1)) / 2
+        out.append(p.cpu().numpy())
     return np.concatenate(out)
 
 
@@ -194,10 +218,12 @@ class Ema:
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:
         d = min(self.decay, (1 + step) / (10 + step))
-        for e, v in zip(self.model.state_dict().values(), model.state_dict().values()):
-            if e.dtype.is_floating_point:
-                e.mul_(d).add_(v.detach(), alpha=1 - d)
-            else:
+        pairs = list(zip(self.model.state_dict().values(), model.state_dict().values()))
+        floats = [(e, v) for e, v in pairs if e.dtype.is_floating_point]
+        # One fused call per list instead of two kernels per tensor (matters on a GPU).
+        torch._foreach_lerp_([e for e, _ in floats], [v for _, v in floats], 1 - d)
+        for e, v in pairs:
+            if not e.dtype.is_floating_point:
                 e.copy_(v)
 
 
@@ -212,15 +238,17 @@ def train(args, data, run: Path) -> None:
     xtr, ytr = data["Training"]
     xva, yva = data["PublicTest"]
     torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    torch.backends.cudnn.benchmark = True
     # channels_last + bf16 autocast: ~1.5x faster on AVX512-BF16 CPUs, same accuracy.
-    model = EmotionNet(args.width).to(memory_format=torch.channels_last)
+    model = EmotionNet(args.width, args.arch).to(device, memory_format=torch.channels_last)
     ema = Ema(model, args.ema)
     # sqrt-inverse-frequency class weights: keeps rare disgust from collapsing without
     # trading much accuracy on the common classes.
     freq = np.bincount(ytr, minlength=len(LABELS)).astype(np.float64)
     cw = torch.tensor((freq.sum() / freq) ** 0.5, dtype=torch.float32)
     cw = cw / (cw * torch.tensor(freq / freq.sum(), dtype=torch.float32)).sum()
-    criterion = nn.CrossEntropyLoss(weight=cw, label_smoothing=args.label_smoothing)
+    criterion = nn.CrossEntropyLoss(weight=cw.to(device), label_smoothing=args.label_smoothing)
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (no_decay if p.ndim == 1 else decay).append(p)
@@ -236,18 +264,18 @@ def train(args, data, run: Path) -> None:
     gen = torch.Generator().manual_seed(args.seed)
     last = run / "last.pt"
     if args.resume and last.exists():
-        ck = torch.load(last, weights_only=False)
+        ck = torch.load(last, weights_only=False, map_location=device)
         model.load_state_dict(ck["model"])
         ema.model.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["opt"])
-        gen.set_state(ck["gen"])
+        gen.set_state(ck["gen"].cpu())
         start_epoch, best, elapsed = ck["epoch"], ck["best"], ck["elapsed"]
         print(f"resumed from {last} at epoch {start_epoch}, best PublicTest {best:.4f}", flush=True)
     elif last.exists() and not args.resume:
         sys.exit(f"{last} exists: pass --resume to continue it, or --run to start a new run")
     elif args.init_from:
         # A new learning-rate cycle from trained weights (an SGDR warm restart), not a resume.
-        ck = torch.load(args.init_from, weights_only=False)
+        ck = torch.load(args.init_from, weights_only=False, map_location=device)
         model.load_state_dict(ck["model"])
         ema.model.load_state_dict(ck["model"])
         print(f"starting from the weights in {args.init_from} (epoch {ck['epoch']})", flush=True)
@@ -256,28 +284,33 @@ def train(args, data, run: Path) -> None:
         log_path.write_text("epoch,lr,train_loss,train_acc,publictest_acc,publictest_acc_ema,seconds\n")
     print(f"model: {count_macs(model)/1e6:.1f} M MACs, {sum(p.numel() for p in model.parameters())/1e6:.2f} M params; "
           f"{len(xtr)} train, {len(xva)} PublicTest, {steps_per_epoch} steps/epoch", flush=True)
-    for epoch in range(start_epoch, args.epochs):
+    xtr_dev, ytr_dev = torch.from_numpy(xtr).to(device), torch.from_numpy(ytr).to(device)
+    epoch = start_epoch
+    while epoch < args.epochs:
         t0 = time.time()
         model.train()
-        perm = torch.randperm(len(xtr), generator=gen).numpy()
-        loss_sum, correct, seen = 0.0, 0, 0
+        perm = torch.randperm(len(xtr), generator=gen).to(device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
         for s in range(steps_per_epoch):
             step = epoch * steps_per_epoch + s
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total, steps_per_epoch * args.warmup, args.lr)
             idx = perm[s * args.batch : (s + 1) * args.batch]
-            x = augment(normalise(torch.from_numpy(xtr[idx])), gen).contiguous(memory_format=torch.channels_last)
-            y = torch.from_numpy(ytr[idx])
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            x = augment(normalise(xtr_dev[idx]), gen).contiguous(memory_format=torch.channels_last)
+            y = ytr_dev[idx]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
                 logits = model(x)
             loss = criterion(logits.float(), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             ema.update(model, step)
-            loss_sum += loss.item() * len(idx)
-            correct += int((logits.argmax(1) == y).sum())
+            loss_sum += loss.detach() * len(idx)
+            correct += (logits.argmax(1) == y).sum()
             seen += len(idx)
+        loss_sum, correct = loss_sum.item(), correct.item()
         acc = accuracy(predict(model, xva), yva)
         acc_ema = accuracy(predict(ema.model, xva), yva)
         secs = time.time() - t0
@@ -289,11 +322,19 @@ def train(args, data, run: Path) -> None:
         if max(acc, acc_ema) > best:
             best, which = max((acc_ema, "ema"), (acc, "live"))
             state = (ema.model if which == "ema" else model).state_dict()
-            torch.save({"model": state, "epoch": epoch + 1, "acc": best, "weights": which, "width": args.width}, run / "best.pt")
+            torch.save({"model": state, "epoch": epoch + 1, "acc": best, "weights": which, "width": args.width, "arch": args.arch}, run / "best.pt")
         torch.save({"model": model.state_dict(), "ema": ema.model.state_dict(), "opt": opt.state_dict(),
                     "gen": gen.get_state(), "epoch": epoch + 1, "best": best, "elapsed": elapsed}, run / "last.pt.tmp")
         os.replace(run / "last.pt.tmp", last)  # atomic: a kill mid-save keeps the previous epoch
-        plot_curve(log_path, run / "learning_curve.png")
+        if (epoch + 1) % 5 == 0 or epoch + 1 == args.epochs:
+            plot_curve(log_path, run / "learning_curve.png")
+        epoch += 1
+        if args.time_budget and epoch == start_epoch + 2:
+            # Fit the schedule to the budget, timed on the second epoch (the first pays for
+            # start-up). Warm-up lasts 2 epochs, so the cosine decay has not begun yet.
+            args.epochs = max(epoch + 1, epoch + int((args.time_budget - elapsed) / secs))
+            total = steps_per_epoch * args.epochs
+            print(f"time budget {args.time_budget:.0f}s: {args.epochs} epochs", flush=True)
 
 
 def plot_curve(log_path: Path, out: Path) -> None:
@@ -344,8 +385,9 @@ def export(args, data, run: Path, out_dir: Path) -> None:
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-    ck = torch.load(run / "best.pt", weights_only=False)
-    model = EmotionNet(ck["width"])
+    ck = torch.load(run / "best.pt", weights_only=False, map_location="cpu")
+    arch = ck.get("arch", "vgg8")
+    model = EmotionNet(ck["width"], arch)
     model.load_state_dict(ck["model"])
     fused = fused_for_export(model)
     f32_path, int8_path = out_dir / "emotion-f32.onnx", out_dir / "emotion-int8.onnx"
@@ -373,6 +415,7 @@ def export(args, data, run: Path, out_dir: Path) -> None:
         str(f32_path), str(int8_path), Reader(), quant_format=QuantFormat.QOperator, per_channel=False,
         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
         op_types_to_quantize=["Conv", "Relu", "MaxPool"], extra_options={"ActivationSymmetric": False},
+        nodes_to_exclude=first_convs(f32_path, args.f32_convs),
     )
     xva, yva = data["PublicTest"]
     meta = {
@@ -380,14 +423,15 @@ def export(args, data, run: Path, out_dir: Path) -> None:
         "input": {"name": "face", "shape": [1, 1, SIZE, SIZE], "layout": "NCHW grayscale",
                   "normalisation": {"formula": "(pixel / 255 - mean) / std", "mean": MEAN, "std": STD}},
         "output": {"name": "logits", "shape": [1, len(LABELS)], "apply": "softmax"},
-        "architecture": f"EmotionNet width {ck['width']}, {count_macs(model)/1e6:.1f} M MACs",
+        "architecture": f"EmotionNet {arch} width {ck['width']}, {count_macs(model)/1e6:.1f} M MACs",
+        "int8_f32_convs": args.f32_convs,
         "selected_epoch": ck["epoch"],
-        "training_seconds": round(torch.load(run / "last.pt", weights_only=False)["elapsed"], 1) if (run / "last.pt").exists() else None,
+        "training_seconds": round(torch.load(run / "last.pt", weights_only=False, map_location="cpu")["elapsed"], 1) if (run / "last.pt").exists() else None,
         "recipe_commit": git_commit(),
         "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "files": {},
     }
-    for path in (f32_path, int8_path):
+    for path in (f32_path, int8_path) if args.evaluate else ():
         p = onnx_predict(path, xva)
         pt = onnx_predict(path, xva, flip_tta=True)
         meta["files"][path.name] = {
@@ -399,6 +443,23 @@ def export(args, data, run: Path, out_dir: Path) -> None:
         }
         print(path.name, meta["files"][path.name], flush=True)
     (out_dir / "emotion.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def first_convs(onnx_path: Path, k: int) -> list[str]:
+    """Names of the first k Conv nodes and their Relus: the layers deliberately left in f32
+    (on ARM, tract's int8 im2col costs more than the int8 matmul saves where Cout is small;
+    see cross/README.md for the per-layer instruction counts)."""
+    import onnx
+
+    names, convs = [], 0
+    for node in onnx.load(str(onnx_path)).graph.node:
+        if node.op_type == "Conv":
+            if convs == k:
+                break
+            convs += 1
+        if node.op_type in ("Conv", "Relu"):
+            names.append(node.name)
+    return names if k > 0 else []
 
 
 def git_commit() -> str | None:
@@ -413,9 +474,10 @@ def main() -> None:
     ap.add_argument("--csv", type=Path, default=DEFAULT_CSV)
     ap.add_argument("--run", type=Path, default=HERE / "runs" / "default", help="checkpoint folder (git-ignored)")
     ap.add_argument("--out", type=Path, default=REPO / "models", help="where the shipped model files go")
+    ap.add_argument("--cache", type=Path, help="folder of the parsed-CSV cache fer2013.npz (default: RUN/..)")
     ap.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
     ap.add_argument("--export-only", action="store_true", help="skip training, export RUN/best.pt")
-    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--epochs", type=int, default=118)
     ap.add_argument("--init-from", type=Path, help="start a new run from this checkpoint's weights (e.g. a second cycle at a lower --lr)")
     ap.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in f32 (slower on CPU)")
     ap.add_argument("--batch", type=int, default=128)
@@ -425,18 +487,23 @@ def main() -> None:
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--label-smoothing", type=float, default=0.1)
     ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--arch", choices=sorted(ARCHS), default="s2")
+    ap.add_argument("--f32-convs", type=int, default=0, help="leave the first N convs in f32 in the int8 model")
+    ap.add_argument("--no-eval", dest="evaluate", action="store_false", help="export without measuring accuracy")
     ap.add_argument("--calib", type=int, default=1000, help="training images used to calibrate int8")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--time-budget", type=float, help="seconds: after epoch 2, set --epochs to fit (GPU runs)")
+    ap.add_argument("--train-only", action="store_true", help="skip the export (e.g. on a machine without git)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    if not args.csv.exists():
-        sys.exit(f"{args.csv}: not found (see ../shared/data/README.md)")
     args.run.mkdir(parents=True, exist_ok=True)
-    data = load_split(args.csv, args.run.parent)
+    data = load_split(args.csv, args.cache or args.run.parent)
     if not args.export_only:
         train(args, data, args.run)
-    export(args, data, args.run, args.out)
+    if not args.train_only:
+        export(args, data, args.run, args.out)
 
 
 if __name__ == "__main__":

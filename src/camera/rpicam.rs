@@ -220,6 +220,14 @@ fn reap(child: Option<Child>) -> Option<std::io::Result<std::process::ExitStatus
 /// Starts the program (with the state locked, so `Drop` cannot miss the new child) and
 /// sends its stderr to the debug log.
 fn spawn(program: &Path, args: &[String], state: &mut State) -> Result<ChildStdout, String> {
+    // Checked here rather than left to exec: under qemu-user (CI's ARM test run) a failed
+    // exec in the child is not reported back to `spawn`.
+    if program.components().count() > 1 && !program.exists() {
+        return Err(format!(
+            "cannot run {}: no such file (is rpicam-apps installed?)",
+            program.display()
+        ));
+    }
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
