@@ -1,6 +1,7 @@
 //! Faces in whole frames: SeetaFace on the Yale frames (exactly one face each) and the VOC
 //! photos (recall and false positives), tracking against full searches, `eval-frames`,
-//! `detect --annotate`, `camera-test`, and the camera thread over a fake camera.
+//! `detect --annotate`, `camera-test`, the camera thread over a fake camera, and the daemon
+//! on a folder of Yale frames (happy, then sad).
 //!
 //! Frames come from ../shared/data/faces (skipped with a message when absent); the emotion
 //! model from `MOODBOX_MODEL_DIR` (e.g. a stand-in export) or models/ (skipped when absent).
@@ -450,4 +451,117 @@ fn crop_scale_sweep() {
             );
         }
     }
+}
+
+/// The daemon on a `dir` camera: Yale happy frames, then sad ones, and music for each.
+/// The sad frames are those the shipped model reads as sad on their own (3 of 15 today:
+/// the others read neutral, see `eval-frames`); the test is about the daemon following
+/// the faces it sees, through the debouncer, to the song it picks.
+#[test]
+fn the_daemon_on_a_camera_folder_accepts_happy_then_sad_and_picks_music_for_each() {
+    use moodbox::control::{request, Request, Response, Status};
+    use moodbox::emotion::Emotion;
+    let (Some(yale), Some(model_path)) = (data("yale"), model()) else {
+        return;
+    };
+    let model = EmotionModel::load(&model_path, false).unwrap();
+    let mut pipeline = FacePipeline::new(PipelineSettings::default(), Some(model));
+    let read_as = |pipeline: &mut FacePipeline, p: &Path| {
+        let r = pipeline.process_still(&load_gray(p).unwrap());
+        r.probabilities.map(|p| p.top().0)
+    };
+    let frames = yale_frames(&yale);
+    let of = |kind: &'static str| {
+        frames
+            .iter()
+            .filter(move |p| p.to_str().unwrap().contains(kind))
+    };
+    let happy: Vec<&PathBuf> = of(".happy.").collect();
+    let sad: Vec<&PathBuf> = of(".sad.")
+        .filter(|p| read_as(&mut pipeline, p) == Some(Emotion::Sad))
+        .collect();
+    assert!(
+        !sad.is_empty(),
+        "the model reads none of the Yale sad frames as sad"
+    );
+
+    // The folder plays in name order at 10 fps: ~4.5 s of happy faces, then ~12 s of sad.
+    let dir = util::tempdir();
+    let camera = dir.path().join("camera");
+    std::fs::create_dir_all(&camera).unwrap();
+    for i in 0..45 {
+        let to = camera.join(format!("a{i:03}.png"));
+        std::os::unix::fs::symlink(happy[i % happy.len()], to).unwrap();
+    }
+    for i in 0..120 {
+        let to = camera.join(format!("b{i:03}.png"));
+        std::os::unix::fs::symlink(sad[i % sad.len()], to).unwrap();
+    }
+    let music = dir.path().join("music");
+    std::fs::create_dir_all(&music).unwrap();
+    for (name, valence, energy) in [
+        ("bright1", 0.9, 0.8),
+        ("bright2", 0.85, 0.75),
+        ("blue1", 0.1, 0.2),
+        ("blue2", 0.15, 0.15),
+    ] {
+        moodbox::demo::synth_song(&music.join(format!("{name}.wav")), valence, energy, 60.0)
+            .unwrap();
+    }
+    let db = dir.path().join("library.db");
+    let scan = util::moodbox(&[
+        "--database",
+        db.to_str().unwrap(),
+        "scan",
+        "--analyze",
+        music.to_str().unwrap(),
+    ]);
+    assert!(scan.status.success(), "{}", util::text(&scan));
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "log_level = \"debug\"\n[camera]\nsource = \"dir\"\ndevice = {camera:?}\nfps = 10\n\
+             analysis_fps = 10.0\n[model]\npath = {model_path:?}\n[debounce]\nalpha = 0.5\n\
+             dwell_secs = 1.0\nmin_interval_secs = 3.0\n[recommend]\ncut_on_change = true\n\
+             [gpio]\nenabled = false\n[paths]\nstate_dir = {:?}\nmusic_dirs = [{music:?}]\n",
+            dir.path()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("daemon.log");
+    let mut child = util::command()
+        .arg("--config")
+        .arg(&config)
+        .args(["run", "--output", "null"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let socket = dir.path().join("control.sock");
+    let wait_for = |child: &mut std::process::Child, what: &str, ok: &dyn Fn(&Status) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Response::Status(s)) = request(&socket, &Request::Status) {
+                if ok(&s) {
+                    return;
+                }
+            }
+            let exited = child.try_wait().unwrap();
+            if exited.is_some() || Instant::now() > deadline {
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!("the daemon never got to {what} ({exited:?}):\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let playing = |s: &Status, prefix: &str| s.track.as_deref().is_some_and(|t| t.contains(prefix));
+    wait_for(&mut child, "happy with a bright song", &|s| {
+        s.emotion == Some(Emotion::Happy) && playing(s, "bright")
+    });
+    wait_for(&mut child, "sad with a blue song", &|s| {
+        s.emotion == Some(Emotion::Sad) && playing(s, "blue")
+    });
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
 }
