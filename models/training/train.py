@@ -426,7 +426,7 @@ def export(args, data, run: Path, out_dir: Path) -> None:
         "architecture": f"EmotionNet {arch} width {ck['width']}, {count_macs(model)/1e6:.1f} M MACs",
         "int8_f32_convs": args.f32_convs,
         "selected_epoch": ck["epoch"],
-        "training_seconds": round(torch.load(run / "last.pt", weights_only=False, map_location="cpu")["elapsed"], 1) if (run / "last.pt").exists() else None,
+        "training_seconds": training_seconds(run / "log.csv"),
         "recipe_commit": git_commit(),
         "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "files": {},
@@ -443,6 +443,13 @@ def export(args, data, run: Path, out_dir: Path) -> None:
         }
         print(path.name, meta["files"][path.name], flush=True)
     (out_dir / "emotion.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def training_seconds(log_path: Path) -> float | None:
+    """Sum of the per-epoch times in the run's log (kept with best.pt, unlike last.pt)."""
+    if not log_path.exists():
+        return None
+    return round(sum(float(r["seconds"]) for r in csv.DictReader(log_path.open())), 1)
 
 
 def first_convs(onnx_path: Path, k: int) -> list[str]:
