@@ -87,34 +87,25 @@ fn pure(c: &mut Criterion) {
     c.bench_function("fit taste to 5.5k events", |b| {
         b.iter(|| Model::fit(black_box(&events), artists.len()))
     });
-    c.bench_function("rank+sample 100k tracks, no taste", |b| {
-        b.iter(|| {
-            let ranked = rank(
-                black_box(&candidates),
-                target,
-                &feedback,
-                Taste::none(),
-                &recent,
-                &p,
-                p.top_k,
-            );
-            sample(&ranked, &p, &mut rng)
-        })
-    });
-    c.bench_function("rank+sample 100k tracks", |b| {
-        b.iter(|| {
-            let ranked = rank(
-                black_box(&candidates),
-                target,
-                &feedback,
-                taste,
-                &recent,
-                &p,
-                p.top_k,
-            );
-            sample(&ranked, &p, &mut rng)
-        })
-    });
+    for (name, taste) in [
+        ("rank+sample 100k tracks, no taste", Taste::none()),
+        ("rank+sample 100k tracks", taste),
+    ] {
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                let ranked = rank(
+                    black_box(&candidates),
+                    target,
+                    &feedback,
+                    taste,
+                    &recent,
+                    &p,
+                    p.top_k,
+                );
+                sample(&ranked, &p, &mut rng)
+            })
+        });
+    }
 }
 
 fn through_sqlite(c: &mut Criterion) {

@@ -466,7 +466,7 @@ def first_convs(onnx_path: Path, k: int) -> list[str]:
             convs += 1
         if node.op_type in ("Conv", "Relu"):
             names.append(node.name)
-    return names if k > 0 else []
+    return names
 
 
 def git_commit() -> str | None:

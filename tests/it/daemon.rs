@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     dir: tempfile::TempDir,
 }
@@ -31,7 +31,14 @@ impl Daemon {
             synth_song(&music.join(format!("{name}.wav")), 0.8, 0.7, 30.0).unwrap();
         }
         std::fs::write(dir.path().join("emotions.txt"), "0 happy\n").unwrap();
-        let child = spawn(dir.path(), extra_config);
+        let child = spawn(dir.path(), extra_config, true);
+        Daemon { child, dir }
+    }
+
+    /// A box in `dir`, its music in `dir/music`, that reads faces from the camera set in
+    /// `extra_config` (no scripted emotions).
+    pub(crate) fn start_with_camera(dir: tempfile::TempDir, extra_config: &str) -> Daemon {
+        let child = spawn(dir.path(), extra_config, false);
         Daemon { child, dir }
     }
 
@@ -55,7 +62,7 @@ impl Daemon {
     }
 
     /// Polls the control socket until `ok` holds (generous limit: CI machines are slow).
-    fn wait_for(&self, ok: impl Fn(&Status) -> bool) -> Status {
+    pub(crate) fn wait_for(&self, ok: impl Fn(&Status) -> bool) -> Status {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(s) = self.status().filter(|s| ok(s)) {
@@ -63,18 +70,19 @@ impl Daemon {
             }
             assert!(
                 Instant::now() < deadline,
-                "daemon never reached the expected state: {:?}",
-                self.status()
+                "daemon never reached the expected state: {:?}\n{}",
+                self.status(),
+                std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
-    fn signal(&self, sig: i32) {
+    pub(crate) fn signal(&self, sig: i32) {
         assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0);
     }
 
-    fn wait_exit(&mut self) -> std::process::ExitStatus {
+    pub(crate) fn wait_exit(&mut self) -> std::process::ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -101,13 +109,18 @@ fn write_config(dir: &Path, extra: &str) {
     std::fs::write(dir.join("config.toml"), text).unwrap();
 }
 
-fn spawn(dir: &Path, extra: &str) -> Child {
+/// `moodbox run` on `dir`'s config; `scripted`: faces from `dir/emotions.txt`, not a camera.
+fn spawn(dir: &Path, extra: &str, scripted: bool) -> Child {
     write_config(dir, extra);
-    crate::util::command()
+    let mut command = crate::util::command();
+    command
         .arg("--config")
         .arg(dir.join("config.toml"))
-        .args(["run", "--output", "null", "--emotions"])
-        .arg(dir.join("emotions.txt"))
+        .args(["run", "--output", "null"]);
+    if scripted {
+        command.arg("--emotions").arg(dir.join("emotions.txt"));
+    }
+    command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("daemon.log")).unwrap())

@@ -459,7 +459,8 @@ fn crop_scale_sweep() {
 /// the faces it sees, through the debouncer, to the song it picks.
 #[test]
 fn the_daemon_on_a_camera_folder_accepts_happy_then_sad_and_picks_music_for_each() {
-    use moodbox::control::{request, Request, Response, Status};
+    use crate::daemon::Daemon;
+    use moodbox::control::Status;
     use moodbox::emotion::Emotion;
     let (Some(yale), Some(model_path)) = (data("yale"), model()) else {
         return;
@@ -517,51 +518,15 @@ fn the_daemon_on_a_camera_folder_accepts_happy_then_sad_and_picks_music_for_each
         music.to_str().unwrap(),
     ]);
     assert!(scan.status.success(), "{}", util::text(&scan));
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "log_level = \"debug\"\n[camera]\nsource = \"dir\"\ndevice = {camera:?}\nfps = 10\n\
-             analysis_fps = 10.0\n[model]\npath = {model_path:?}\n[debounce]\nalpha = 0.5\n\
-             dwell_secs = 1.0\nmin_interval_secs = 3.0\n[recommend]\ncut_on_change = true\n\
-             [gpio]\nenabled = false\n[paths]\nstate_dir = {:?}\nmusic_dirs = [{music:?}]\n",
-            dir.path()
-        ),
-    )
-    .unwrap();
-    let log = dir.path().join("daemon.log");
-    let mut child = util::command()
-        .arg("--config")
-        .arg(&config)
-        .args(["run", "--output", "null"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let socket = dir.path().join("control.sock");
-    let wait_for = |child: &mut std::process::Child, what: &str, ok: &dyn Fn(&Status) -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Response::Status(s)) = request(&socket, &Request::Status) {
-                if ok(&s) {
-                    return;
-                }
-            }
-            let exited = child.try_wait().unwrap();
-            if exited.is_some() || Instant::now() > deadline {
-                let log = std::fs::read_to_string(&log).unwrap_or_default();
-                panic!("the daemon never got to {what} ({exited:?}):\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
+    let config = format!(
+        "[camera]\nsource = \"dir\"\ndevice = {camera:?}\nfps = 10\nanalysis_fps = 10.0\n\
+         [model]\npath = {model_path:?}\n[debounce]\nalpha = 0.5\ndwell_secs = 1.0\n\
+         min_interval_secs = 3.0\n[recommend]\ncut_on_change = true\n"
+    );
+    let mut daemon = Daemon::start_with_camera(dir, &config);
     let playing = |s: &Status, prefix: &str| s.track.as_deref().is_some_and(|t| t.contains(prefix));
-    wait_for(&mut child, "happy with a bright song", &|s| {
-        s.emotion == Some(Emotion::Happy) && playing(s, "bright")
-    });
-    wait_for(&mut child, "sad with a blue song", &|s| {
-        s.emotion == Some(Emotion::Sad) && playing(s, "blue")
-    });
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert!(child.wait().unwrap().success());
+    daemon.wait_for(|s| s.emotion == Some(Emotion::Happy) && playing(s, "bright"));
+    daemon.wait_for(|s| s.emotion == Some(Emotion::Sad) && playing(s, "blue"));
+    daemon.signal(libc::SIGTERM);
+    assert!(daemon.wait_exit().success());
 }
