@@ -1,6 +1,7 @@
 //! Whole-frame cost on the Yale frames (320x243, one face each), single-threaded as on the
-//! box's vision thread: detection alone (full search), and the whole pipeline (detect, crop,
-//! int8 classify) with tracking in steady state and with a full search every frame.
+//! box's vision thread: detection alone (a region search while tracking, a full search), the
+//! stages after it (crop, int8 classify), and the whole pipeline (detect, crop, classify)
+//! with tracking in steady state and with a full search every frame.
 //!
 //!     MOODBOX_MODEL_DIR=/tmp/mb-model cargo bench --bench vision
 //!
@@ -11,6 +12,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use moodbox::camera::image::load_gray;
 use moodbox::camera::GrayFrame;
 use moodbox::emotion::model::EmotionModel;
+use moodbox::vision::crop::{crop_face, DEFAULT_CROP_SCALE};
 use moodbox::vision::detect::FaceDetector;
 use moodbox::vision::pipeline::{FacePipeline, PipelineSettings};
 use std::hint::black_box;
@@ -55,6 +57,17 @@ fn whole_frame(c: &mut Criterion) {
     let mut group = c.benchmark_group("vision_per_frame");
     let mut detector = FaceDetector::new(40);
     let mut i = 0;
+    let settings = PipelineSettings {
+        full_search_every: 1000,
+        ..PipelineSettings::default()
+    };
+    let mut no_model = FacePipeline::new(settings, None);
+    group.bench_function("tracked_detect_only", |b| {
+        b.iter(|| {
+            i = (i + 1) % frames.len();
+            no_model.process(black_box(&frames[i]))
+        })
+    });
     group.bench_function("detect_full_frame", |b| {
         b.iter(|| {
             i = (i + 1) % frames.len();
@@ -62,6 +75,13 @@ fn whole_frame(c: &mut Criterion) {
         })
     });
     if let Some(model) = model() {
+        // The stages after detection, on the face the detector finds in the first frame.
+        let face = detector.detect(&frames[0])[0];
+        group.bench_function("crop", |b| {
+            b.iter(|| crop_face(black_box(&frames[0]), &face, DEFAULT_CROP_SCALE))
+        });
+        let crop = crop_face(&frames[0], &face, DEFAULT_CROP_SCALE);
+        group.bench_function("classify", |b| b.iter(|| model.classify(black_box(&crop))));
         for (name, every) in [("pipeline_tracked", 1000), ("pipeline_full_search", 1)] {
             let settings = PipelineSettings {
                 full_search_every: every,

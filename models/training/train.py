@@ -107,8 +107,8 @@ def conv_bn(cin: int, cout: int, k: int = 3, pad: int = 1, stride: int = 1) -> n
     return nn.Sequential(conv, nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
-# Feature extractors as (channels as a multiple of --width, stride) per 3x3 conv; "M" is a 2x2
-# max-pool. Both end on a 3x3 map.
+# Feature extractors as (channels as a multiple of --width, stride[, kernel, padding]) per conv
+# (default a padded 3x3); "M" is a 2x2 max-pool. The head's conv spans the final map.
 ARCHS = {
     # VGG: two convs per stage, max-pool between (48->24->12->6->3). 118 M MACs at width 32.
     "vgg8": [(1, 1), (1, 1), "M", (2, 1), (2, 1), "M", (4, 1), (4, 1), "M", (8, 1), (8, 1), "M"],
@@ -116,11 +116,17 @@ ARCHS = {
     # no wide conv at 48x48 where int8 im2col costs more than the matmul saves, and the
     # compute moved to 12x12 and 6x6 where channels are many. 139 M MACs at width 32.
     "s2": [(1, 1), (2, 2), (2, 1), (4, 2), (4, 1), (4, 1), (8, 2), (8, 1), (8, 1), "M"],
+    # p8: the int8 convs run on 8x8 and 4x4 maps, whose rows never straddle the 8-wide
+    # panels of tract's int8 packing (cross/README.md); 48->24->12 stays in f32
+    # (--f32-convs 2). 152 M MACs at width 32.
+    "p8": [(1, 1), (1, 2), (4, 2), (4, 1, 5, 0), (8, 1), (8, 1), (8, 1), "M", (8, 1), (8, 1)],
 }
+# Convs an architecture leaves in f32 in its int8 export unless --f32-convs says otherwise.
+F32_CONVS = {"p8": 2}
 
 
 class EmotionNet(nn.Module):
-    """A plain conv net (see ARCHS), then a conv over the final 3x3 map and a 1x1 conv to 7
+    """A plain conv net (see ARCHS), then a conv over the whole final map and a 1x1 conv to 7
     logits. Every layer is a Conv, so the int8 export is integer end to end in tract (no
     QGemm / QLinearGlobalAveragePool)."""
 
@@ -132,11 +138,12 @@ class EmotionNet(nn.Module):
             if item == "M":
                 layers.append(nn.MaxPool2d(2))
             else:
-                mult, stride = item
-                layers.append(conv_bn(cin, mult * width, stride=stride))
+                mult, stride, k, pad = (*item, 3, 1) if len(item) == 2 else item
+                layers.append(conv_bn(cin, mult * width, k=k, pad=pad, stride=stride))
                 cin = mult * width
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(conv_bn(cin, cin, k=3, pad=0), nn.Dropout(dropout), nn.Conv2d(cin, classes, 1))
+        side = self.features(torch.zeros(1, 1, SIZE, SIZE)).shape[-1]
+        self.head = nn.Sequential(conv_bn(cin, cin, k=side, pad=0), nn.Dropout(dropout), nn.Conv2d(cin, classes, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.flatten(self.head(self.features(x)), 1)
@@ -390,6 +397,7 @@ def export(args, data, run: Path, out_dir: Path) -> None:
     model = EmotionNet(ck["width"], arch)
     model.load_state_dict(ck["model"])
     fused = fused_for_export(model)
+    f32_convs = F32_CONVS.get(arch, 0) if args.f32_convs is None else args.f32_convs
     f32_path, int8_path = out_dir / "emotion-f32.onnx", out_dir / "emotion-int8.onnx"
     torch.onnx.export(
         fused, torch.zeros(1, 1, SIZE, SIZE), str(f32_path), input_names=["face"], output_names=["logits"],
@@ -415,7 +423,7 @@ def export(args, data, run: Path, out_dir: Path) -> None:
         str(f32_path), str(int8_path), Reader(), quant_format=QuantFormat.QOperator, per_channel=False,
         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
         op_types_to_quantize=["Conv", "Relu", "MaxPool"], extra_options={"ActivationSymmetric": False},
-        nodes_to_exclude=first_convs(f32_path, args.f32_convs),
+        nodes_to_exclude=first_convs(f32_path, f32_convs),
     )
     xva, yva = data["PublicTest"]
     meta = {
@@ -424,7 +432,7 @@ def export(args, data, run: Path, out_dir: Path) -> None:
                   "normalisation": {"formula": "(pixel / 255 - mean) / std", "mean": MEAN, "std": STD}},
         "output": {"name": "logits", "shape": [1, len(LABELS)], "apply": "softmax"},
         "architecture": f"EmotionNet {arch} width {ck['width']}, {count_macs(model)/1e6:.1f} M MACs",
-        "int8_f32_convs": args.f32_convs,
+        "int8_f32_convs": f32_convs,
         "selected_epoch": ck["epoch"],
         "training_seconds": training_seconds(run / "log.csv"),
         "recipe_commit": git_commit(),
@@ -495,7 +503,7 @@ def main() -> None:
     ap.add_argument("--label-smoothing", type=float, default=0.1)
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--arch", choices=sorted(ARCHS), default="s2")
-    ap.add_argument("--f32-convs", type=int, default=0, help="leave the first N convs in f32 in the int8 model")
+    ap.add_argument("--f32-convs", type=int, help="leave the first N convs in f32 in the int8 model (default: the arch's)")
     ap.add_argument("--no-eval", dest="evaluate", action="store_false", help="export without measuring accuracy")
     ap.add_argument("--calib", type=int, default=1000, help="training images used to calibrate int8")
     ap.add_argument("--seed", type=int, default=1)
