@@ -1,7 +1,12 @@
 //! Whole-frame cost on the Yale frames (320x243, one face each), single-threaded as on the
-//! box's vision thread: detection alone (a region search while tracking, a full search), the
-//! stages after it (crop, int8 classify), and the whole pipeline (detect, crop, classify)
-//! with tracking in steady state and with a full search every frame.
+//! box's vision thread: a full detector search, following the face by template, the stages
+//! after them (crop, int8 classify), and the whole pipeline (find, crop, classify) with
+//! tracking in steady state and with a full search every frame.
+//!
+//! The frames play as a camera would show them: each of one subject's eleven photos held
+//! for `HOLD` frames while the head drifts a pixel or two per frame, so every `HOLD`th frame
+//! brings a new expression or light (where following usually fails and the detector
+//! searches around the face).
 //!
 //!     MOODBOX_MODEL_DIR=/tmp/mb-model cargo bench --bench vision
 //!
@@ -14,6 +19,7 @@ use moodbox::camera::GrayFrame;
 use moodbox::emotion::model::EmotionModel;
 use moodbox::vision::crop::{crop_face, DEFAULT_CROP_SCALE};
 use moodbox::vision::detect::FaceDetector;
+use moodbox::vision::follow::Template;
 use moodbox::vision::pipeline::{FacePipeline, PipelineSettings};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -23,7 +29,10 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// One subject's eleven frames, in a row as a camera would show them.
+/// Frames each photo is held for.
+const HOLD: usize = 5;
+
+/// One subject's eleven photos, each held for `HOLD` frames, shifted as the head drifts.
 fn frames() -> Option<Vec<GrayFrame>> {
     let dir = repo().join("../shared/data/faces/yale");
     let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -35,7 +44,26 @@ fn frames() -> Option<Vec<GrayFrame>> {
         .filter(|p| p.to_str().is_some_and(|s| s.contains("subject01.")))
         .collect();
     paths.sort();
-    paths.iter().map(|p| load_gray(p).ok()).collect()
+    let photos: Option<Vec<GrayFrame>> = paths.iter().map(|p| load_gray(p).ok()).collect();
+    let drift = |k: usize| (k as i64 * 2, k as i64);
+    Some(
+        photos?
+            .iter()
+            .flat_map(|f| (0..HOLD).map(move |k| shifted(f, drift(k))))
+            .collect(),
+    )
+}
+
+/// `frame` with its content moved by (dx, dy) pixels, the edge repeating.
+fn shifted(frame: &GrayFrame, (dx, dy): (i64, i64)) -> GrayFrame {
+    let at = |v: i64, len: usize| v.clamp(0, len as i64 - 1) as usize;
+    let data = (0..frame.height as i64)
+        .flat_map(|y| {
+            (0..frame.width as i64)
+                .map(move |x| frame.pixel(at(x - dx, frame.width), at(y - dy, frame.height)))
+        })
+        .collect();
+    GrayFrame::new(frame.width, frame.height, data).expect("same size")
 }
 
 fn model() -> Option<EmotionModel> {
@@ -57,17 +85,6 @@ fn whole_frame(c: &mut Criterion) {
     let mut group = c.benchmark_group("vision_per_frame");
     let mut detector = FaceDetector::new(40);
     let mut i = 0;
-    let settings = PipelineSettings {
-        full_search_every: 1000,
-        ..PipelineSettings::default()
-    };
-    let mut no_model = FacePipeline::new(settings, None);
-    group.bench_function("tracked_detect_only", |b| {
-        b.iter(|| {
-            i = (i + 1) % frames.len();
-            no_model.process(black_box(&frames[i]))
-        })
-    });
     group.bench_function("detect_full_frame", |b| {
         b.iter(|| {
             i = (i + 1) % frames.len();
@@ -77,6 +94,10 @@ fn whole_frame(c: &mut Criterion) {
     if let Some(model) = model() {
         // The stages after detection, on the face the detector finds in the first frame.
         let face = detector.detect(&frames[0])[0];
+        let template = Template::capture(&frames[0], &face).expect("a face is no flat patch");
+        group.bench_function("follow", |b| {
+            b.iter(|| template.locate(black_box(&frames[1]), &face))
+        });
         group.bench_function("crop", |b| {
             b.iter(|| crop_face(black_box(&frames[0]), &face, DEFAULT_CROP_SCALE))
         });

@@ -149,7 +149,7 @@ pub struct CameraConfig {
     pub min_face: u32,
     /// At most this many frames a second go through detection and the model.
     pub analysis_fps: f32,
-    /// A full-frame face search at least every N analysed frames (else around the last face).
+    /// A full-frame face search at least every N analysed frames (else the face is followed).
     pub full_search_every: u32,
     /// Side of the face crop as a multiple of the detected box (FER2013 framing).
     pub crop_scale: f32,

@@ -1,5 +1,5 @@
 //! Faces in camera frames: find them (`detect`, SeetaFace via rustface), follow the
-//! listener between frames (`track`), cut the crop the emotion model reads (`crop`), and run
+//! listener between frames (`track`, by template matching in `follow`), cut the crop the emotion model reads (`crop`), and run
 //! all of it per frame on the vision thread (`pipeline`). `annotate` draws the result for
 //! people; `cli` holds `moodbox detect`, `eval-frames` and `camera-test`.
 //!
@@ -11,6 +11,7 @@ pub mod annotate;
 pub mod cli;
 pub mod crop;
 pub mod detect;
+pub mod follow;
 pub mod pipeline;
 pub mod track;
 

@@ -8,6 +8,7 @@
 
 use super::crop::{crop_face, DEFAULT_CROP_SCALE};
 use super::detect::{FaceDetector, WINDOW};
+use super::follow::Template;
 use super::track::{Search, Tracker};
 use super::{FaceBox, VisionError};
 use crate::camera::{CameraError, FrameSource, GrayFrame};
@@ -66,7 +67,7 @@ pub struct FrameResult {
     pub crop: Option<Box<Face>>,
     /// Its emotion; `None` without a face, without a model, or when inference failed.
     pub probabilities: Option<Probabilities>,
-    /// Whether the whole frame was searched (else only around the last face).
+    /// Whether the whole frame was searched (else the face was followed or searched around).
     pub full_search: bool,
 }
 
@@ -75,6 +76,8 @@ pub struct FrameResult {
 pub struct FacePipeline {
     detector: FaceDetector,
     tracker: Tracker,
+    /// The followed face as the detector last found it.
+    template: Option<Template>,
     model: Option<EmotionModel>,
     settings: PipelineSettings,
     errors: RateLimit,
@@ -86,6 +89,7 @@ impl FacePipeline {
         FacePipeline {
             detector: FaceDetector::new(settings.min_face),
             tracker: Tracker::new(settings.full_search_every),
+            template: None,
             model,
             settings,
             errors: RateLimit::new(LOG_EVERY),
@@ -107,6 +111,7 @@ impl FacePipeline {
     /// Forgets the followed face: the next frame gets a full search.
     pub fn reset(&mut self) {
         self.tracker.reset();
+        self.template = None;
     }
 
     /// Finds (or follows) the listener's face in `frame` and classifies it.
@@ -136,7 +141,7 @@ impl FacePipeline {
 
     /// A frame unrelated to the previous ones (a photo): always a full search.
     pub fn process_still(&mut self, frame: &GrayFrame) -> FrameResult {
-        self.tracker.reset();
+        self.reset();
         self.process(frame)
     }
 
@@ -149,9 +154,17 @@ impl FacePipeline {
                     let scale = region_scale(&self.detector, self.tracker.face());
                     self.detector.detect_in(frame, region, scale)
                 }
+                Search::Follow(last) => {
+                    let found = self.template.as_ref().and_then(|t| t.locate(frame, &last));
+                    found.map(|(face, _)| face).into_iter().collect()
+                }
             };
             let face = self.tracker.update(search, &faces);
-            // A region search that lost the face is followed by a full one on this frame.
+            if !matches!(search, Search::Follow(_)) {
+                self.template = face.and_then(|f| Template::capture(frame, &f));
+            }
+            // A failed follow is followed by a region search on this frame, and a region
+            // search that lost the face by a full one.
             if face.is_some() || search == Search::Full {
                 return (faces, face, search == Search::Full);
             }
