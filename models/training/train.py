@@ -453,6 +453,18 @@ def export(args, data, run: Path, out_dir: Path) -> None:
     (out_dir / "emotion.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
+def save_untrained(args, run: Path) -> None:
+    """RUN/best.pt with random weights and BatchNorm statistics, to count a network's
+    instructions on ARM before training it (cross/count-insns)."""
+    torch.manual_seed(args.seed)
+    model = EmotionNet(args.width, args.arch)
+    for bn in (m for m in model.modules() if isinstance(m, nn.BatchNorm2d)):
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        nn.init.uniform_(bn.bias, -0.3, 0.3)
+    torch.save({"model": model.state_dict(), "epoch": 0, "width": args.width, "arch": args.arch}, run / "best.pt")
+
+
 def training_seconds(log_path: Path) -> float | None:
     """Sum of the per-epoch times in the run's log (kept with best.pt, unlike last.pt)."""
     if not log_path.exists():
@@ -511,11 +523,15 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--time-budget", type=float, help="seconds: after epoch 2, set --epochs to fit (GPU runs)")
     ap.add_argument("--train-only", action="store_true", help="skip the export (e.g. on a machine without git)")
+    ap.add_argument("--untrained", action="store_true",
+                    help="export --arch with random weights (instruction counts do not depend on them)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     args.run.mkdir(parents=True, exist_ok=True)
     data = load_split(args.csv, args.cache or args.run.parent)
-    if not args.export_only:
+    if args.untrained:
+        save_untrained(args, args.run)
+    elif not args.export_only:
         train(args, data, args.run)
     if not args.train_only:
         export(args, data, args.run, args.out)
