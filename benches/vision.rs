@@ -92,7 +92,7 @@ fn whole_frame(c: &mut Criterion) {
         })
     });
     if let Some(model) = model() {
-        // The stages after detection, on the face the detector finds in the first frame.
+        // Following, cropping and classifying the face a full search finds in the first frame.
         let face = detector.detect(&frames[0])[0];
         let template = Template::capture(&frames[0], &face).expect("a face is no flat patch");
         group.bench_function("follow", |b| {
