@@ -101,6 +101,23 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return x
 
 
+def cutmix(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, p: float):
+    """CutMix (Yun et al. 2019), on a batch with probability p: one box, the same in every
+    image, replaced by that box of another image of the batch. Returns the images, both
+    labels and the weight of the first (the share of the image it keeps). With p = 0 it
+    draws nothing from `gen`, so runs without it repeat exactly."""
+    if p <= 0 or torch.rand(1, generator=gen).item() >= p:
+        return x, y, y, 1.0
+    side = round(SIZE * math.sqrt(1 - torch.rand(1, generator=gen).item()))  # area ~ U(0, 1)
+    cy, cx = torch.randint(SIZE, (2,), generator=gen).tolist()
+    top, bottom = max(cy - side // 2, 0), min(cy + (side + 1) // 2, SIZE)
+    left, right = max(cx - side // 2, 0), min(cx + (side + 1) // 2, SIZE)
+    perm = torch.randperm(len(x), generator=gen).to(x.device)
+    x = x.clone()
+    x[:, :, top:bottom, left:right] = x[perm, :, top:bottom, left:right]
+    return x, y, y[perm], 1 - (bottom - top) * (right - left) / (SIZE * SIZE)
+
+
 # ----------------------------------------------------------------------------- model
 def conv_bn(cin: int, cout: int, k: int = 3, pad: int = 1, stride: int = 1) -> nn.Sequential:
     conv = nn.Conv2d(cin, cout, k, stride=stride, padding=pad, bias=False)
@@ -305,11 +322,14 @@ def train(args, data, run: Path) -> None:
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total, steps_per_epoch * args.warmup, args.lr)
             idx = perm[s * args.batch : (s + 1) * args.batch]
-            x = augment(normalise(xtr_dev[idx]), gen).contiguous(memory_format=torch.channels_last)
-            y = ytr_dev[idx]
+            x = augment(normalise(xtr_dev[idx]), gen)
+            x, y, y_mixed, keep = cutmix(x, ytr_dev[idx], gen, args.cutmix)
+            x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
                 logits = model(x)
             loss = criterion(logits.float(), y)
+            if keep < 1.0:
+                loss = keep * loss + (1 - keep) * criterion(logits.float(), y_mixed)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -513,6 +533,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2, help="epochs of linear warm-up")
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--label-smoothing", type=float, default=0.1)
+    ap.add_argument("--cutmix", type=float, default=0.0, help="probability of CutMix per batch (0 = off)")
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--arch", choices=sorted(ARCHS), default="s2")
     ap.add_argument("--f32-convs", type=int, help="leave the first N convs in f32 in the int8 model (default: the arch's)")
