@@ -1,7 +1,8 @@
 //! Faces in camera frames: find them (`detect`, SeetaFace via rustface), follow the
-//! listener between frames (`track`, by template matching in `follow`), cut the crop the emotion model reads (`crop`), and run
-//! all of it per frame on the vision thread (`pipeline`). `annotate` draws the result for
-//! people; `cli` holds `moodbox detect`, `eval-frames` and `camera-test`.
+//! listener between frames (`track`, by template matching in `follow`), cut the crop the
+//! emotion model reads (`crop`), and run all of it per frame on the vision thread
+//! (`pipeline`). `annotate` draws the result for people; `cli` holds `moodbox detect`,
+//! `eval-frames` and `camera-test`.
 //!
 //! Frames stay in memory: nothing here writes a frame to disk unless the user asks for it
 //! (`detect --annotate`, or `camera.debug_snapshots`, which keeps only the last few 48x48
