@@ -1,6 +1,7 @@
 //! A simulated button source: raw edges come from a channel instead of pins.
 
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::Instant;
 
 use super::{worker, Action, ButtonError, ButtonHandle, ButtonSource};
 use crate::config::GpioConfig;
@@ -12,15 +13,33 @@ pub enum Button {
     Like = 1,
 }
 
-/// Buttons driven by `(Button, pressed)` edges sent on the paired `Sender`, debounced and
-/// timed exactly like the GPIO backend.
+/// A raw change of one button's level, stamped when its source saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edge {
+    pub button: Button,
+    pub pressed: bool,
+    pub at: Instant,
+}
+
+impl Edge {
+    pub fn now(button: Button, pressed: bool) -> Edge {
+        Edge {
+            button,
+            pressed,
+            at: Instant::now(),
+        }
+    }
+}
+
+/// Buttons driven by edges sent on the paired `Sender`, debounced and timed exactly like the
+/// GPIO backend.
 pub struct ChannelButtons {
     cfg: GpioConfig,
-    edges: Receiver<(Button, bool)>,
+    edges: Receiver<Edge>,
 }
 
 impl ChannelButtons {
-    pub fn new(cfg: &GpioConfig) -> (Self, Sender<(Button, bool)>) {
+    pub fn new(cfg: &GpioConfig) -> (Self, Sender<Edge>) {
         let (tx, edges) = mpsc::channel();
         let cfg = cfg.clone();
         (ChannelButtons { cfg, edges }, tx)
@@ -37,7 +56,6 @@ impl ButtonSource for ChannelButtons {
 mod tests {
     use super::*;
     use crate::config::Pull;
-    use std::thread::sleep;
     use std::time::Duration;
 
     fn cfg() -> GpioConfig {
@@ -57,15 +75,22 @@ mod tests {
         let (tx, actions) = mpsc::channel();
         let handle = Box::new(source).start(tx).unwrap();
 
-        edges.send((Button::Skip, true)).unwrap();
-        sleep(Duration::from_millis(30));
-        edges.send((Button::Skip, false)).unwrap();
+        // Stamped 30 ms apart: a short press however late the worker gets to run.
+        let t0 = Instant::now();
+        for (pressed, at) in [(true, t0), (false, t0 + Duration::from_millis(30))] {
+            let edge = Edge {
+                button: Button::Skip,
+                pressed,
+                at,
+            };
+            edges.send(edge).unwrap();
+        }
         let wait = Duration::from_secs(5);
         assert_eq!(actions.recv_timeout(wait), Ok(Action::Skip));
 
-        edges.send((Button::Like, true)).unwrap();
+        edges.send(Edge::now(Button::Like, true)).unwrap();
         assert_eq!(actions.recv_timeout(wait), Ok(Action::NotForMood));
-        edges.send((Button::Like, false)).unwrap();
+        edges.send(Edge::now(Button::Like, false)).unwrap();
 
         drop(handle);
         assert!(

@@ -4,7 +4,7 @@ use std::sync::mpsc::{self, Sender};
 
 use rppal::gpio::{Gpio, InputPin, Level, Trigger};
 
-use super::{worker, Action, Button, ButtonError, ButtonHandle, ButtonSource};
+use super::{worker, Action, Button, ButtonError, ButtonHandle, ButtonSource, Edge};
 use crate::config::{GpioConfig, Pull};
 
 /// The skip and like buttons on the pins named in `[gpio]`. The pins stay claimed until
@@ -59,7 +59,7 @@ impl ButtonSource for GpioButtons {
                     Trigger::RisingEdge => Level::High,
                     _ => Level::Low,
                 };
-                let _ = edges_tx.send((button, level == pressed_level));
+                let _ = edges_tx.send(Edge::now(button, level == pressed_level));
             })
             .map_err(|e| map_err(e, Some(number)))?;
         }

@@ -11,7 +11,7 @@ mod gpio;
 mod press;
 mod worker;
 
-pub use channel::{Button, ChannelButtons};
+pub use channel::{Button, ChannelButtons, Edge};
 pub use gpio::GpioButtons;
 pub use press::{Press, PressDetector};
 

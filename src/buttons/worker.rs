@@ -1,12 +1,12 @@
 //! The thread shared by every button backend: raw edges in, actions out.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{Action, Button, ButtonError, ButtonHandle, Press, PressDetector};
+use super::{Action, Button, ButtonError, ButtonHandle, Edge, Press, PressDetector};
 use crate::config::GpioConfig;
 
 /// How often an idle worker checks whether it should stop.
@@ -15,29 +15,32 @@ const IDLE_TICK: Duration = Duration::from_millis(100);
 /// Starts the worker; the handle keeps `keep` (pins) alive and stops the worker on drop.
 pub(super) fn start(
     cfg: &GpioConfig,
-    edges: Receiver<(Button, bool)>,
+    edges: Receiver<Edge>,
     tx: Sender<Action>,
     keep: Box<dyn std::any::Any + Send>,
 ) -> Result<ButtonHandle, ButtonError> {
     let stop = Arc::new(AtomicBool::new(false));
     let detector = PressDetector::new(cfg.debounce, cfg.long_press);
     let flag = stop.clone();
+    // Taken here, not in the thread: edges sent before the thread first runs must not date
+    // from before its clock started.
+    let start = Instant::now();
     let thread = thread::Builder::new()
         .name("buttons".into())
-        .spawn(move || run(detector, edges, tx, &flag))
+        .spawn(move || run(start, detector, edges, tx, &flag))
         .map_err(ButtonError::Io)?;
     Ok(ButtonHandle::new(stop, thread, keep))
 }
 
-/// Edges are timestamped on arrival: the sender forwards them at once, and the worker only
-/// ever blocks in `recv_timeout`, so the delay is far below any sensible debounce.
+/// Edges carry the time their source saw them, so a worker that runs late still measures
+/// presses right; it takes every queued edge before it decides that a press has been held.
 fn run(
+    start: Instant,
     detector: PressDetector,
-    edges: Receiver<(Button, bool)>,
+    edges: Receiver<Edge>,
     tx: Sender<Action>,
     stop: &AtomicBool,
 ) {
-    let start = Instant::now();
     let mut buttons = [(Button::Skip, detector.clone()), (Button::Like, detector)];
     while !stop.load(Ordering::Relaxed) {
         let now = start.elapsed();
@@ -47,13 +50,25 @@ fn run(
             .map(|at| at.saturating_sub(now))
             .fold(IDLE_TICK, Duration::min);
         let mut presses = Vec::with_capacity(2);
-        match edges.recv_timeout(timeout) {
-            Ok((button, pressed)) => {
-                let d = &mut buttons[button as usize].1;
-                presses.extend(d.edge(start.elapsed(), pressed).map(|p| (button, p)));
+        let mut next = edges.recv_timeout(timeout);
+        loop {
+            match next {
+                Ok(Edge {
+                    button,
+                    pressed,
+                    at,
+                }) => {
+                    let d = &mut buttons[button as usize].1;
+                    let at = at.saturating_duration_since(start);
+                    presses.extend(d.edge(at, pressed).map(|p| (button, p)));
+                }
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return,
             }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
+            next = edges.try_recv().map_err(|e| match e {
+                TryRecvError::Empty => RecvTimeoutError::Timeout,
+                TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+            });
         }
         let now = start.elapsed();
         for (button, d) in &mut buttons {
