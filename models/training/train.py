@@ -418,6 +418,7 @@ def export(args, data, run: Path, out_dir: Path) -> None:
     model.load_state_dict(ck["model"])
     fused = fused_for_export(model)
     f32_convs = F32_CONVS.get(arch, 0) if args.f32_convs is None else args.f32_convs
+    out_dir.mkdir(parents=True, exist_ok=True)
     f32_path, int8_path = out_dir / "emotion-f32.onnx", out_dir / "emotion-int8.onnx"
     torch.onnx.export(
         fused, torch.zeros(1, 1, SIZE, SIZE), str(f32_path), input_names=["face"], output_names=["logits"],
