@@ -364,8 +364,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `PRAGMA journal_mode = WAL`, retried while busy: when two processes open a new library at
 /// once, SQLite answers the loser's switch with SQLITE_BUSY at once, without calling the
-/// busy handler (seen in CI: 3% of runs of the test below).
-fn switch_to_wal(conn: &Connection) -> rusqlite::Result<()> {
+/// busy handler (3% of runs of `two_processes_opening_a_new_library_at_once_both_succeed`
+/// failed so). Returns the mode now in force.
+fn switch_to_wal(conn: &Connection) -> rusqlite::Result<String> {
     let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
     loop {
         match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
@@ -375,7 +376,7 @@ fn switch_to_wal(conn: &Connection) -> rusqlite::Result<()> {
             {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            other => return other.map(drop),
+            other => return other,
         }
     }
 }
@@ -404,7 +405,11 @@ impl Library {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
         // Read-only probes first: nothing may be written to a file we do not understand.
         let version = probe_version(&conn, path)?;
-        switch_to_wal(&conn).map_err(sqlite)?;
+        let mode = switch_to_wal(&conn).map_err(sqlite)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            // A filesystem without shared memory (some network mounts) keeps the old journal.
+            log::warn!("{}: journal mode is {mode}, not WAL", path.display());
+        }
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
             .map_err(sqlite)?;
         let mut lib = Library {
