@@ -75,16 +75,7 @@ mod tests {
         let (tx, actions) = mpsc::channel();
         let handle = Box::new(source).start(tx).unwrap();
 
-        // Stamped 30 ms apart: a short press however late the worker gets to run.
-        let t0 = Instant::now();
-        for (pressed, at) in [(true, t0), (false, t0 + Duration::from_millis(30))] {
-            let edge = Edge {
-                button: Button::Skip,
-                pressed,
-                at,
-            };
-            edges.send(edge).unwrap();
-        }
+        send_short_press(&edges, Button::Skip);
         let wait = Duration::from_secs(5);
         assert_eq!(actions.recv_timeout(wait), Ok(Action::Skip));
 
@@ -97,5 +88,29 @@ mod tests {
             actions.recv().is_err(),
             "no action after a long press's release"
         );
+    }
+
+    #[test]
+    fn a_source_that_closes_right_after_a_release_still_gets_its_press_out() {
+        let (source, edges) = ChannelButtons::new(&cfg());
+        let (tx, actions) = mpsc::channel();
+        let _handle = Box::new(source).start(tx).unwrap();
+        send_short_press(&edges, Button::Like);
+        drop(edges);
+        assert_eq!(actions.recv(), Ok(Action::Like));
+        assert!(actions.recv().is_err(), "the worker ends with its source");
+    }
+
+    /// A press and its release, stamped 30 ms apart: short however late the worker runs.
+    fn send_short_press(edges: &Sender<Edge>, button: Button) {
+        let t0 = Instant::now();
+        for (pressed, at) in [(true, t0), (false, t0 + Duration::from_millis(30))] {
+            let edge = Edge {
+                button,
+                pressed,
+                at,
+            };
+            edges.send(edge).unwrap();
+        }
     }
 }

@@ -50,6 +50,7 @@ fn run(
             .map(|at| at.saturating_sub(now))
             .fold(IDLE_TICK, Duration::min);
         let mut presses = Vec::with_capacity(2);
+        let mut disconnected = false;
         let mut next = edges.recv_timeout(timeout);
         loop {
             match next {
@@ -63,7 +64,10 @@ fn run(
                     presses.extend(d.edge(at, pressed).map(|p| (button, p)));
                 }
                 Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Disconnected) => {
+                    disconnected = true;
+                    break;
+                }
             }
             next = edges.try_recv().map_err(|e| match e {
                 TryRecvError::Empty => RecvTimeoutError::Timeout,
@@ -80,6 +84,11 @@ fn run(
             if tx.send(action).is_err() {
                 return;
             }
+        }
+        // After the presses its last edges made: a source that sent a release and closed
+        // still gets its press out.
+        if disconnected {
+            return;
         }
     }
 }
