@@ -1,7 +1,7 @@
 //! The thread shared by every button backend: raw edges in, actions out.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -50,29 +50,16 @@ fn run(
             .map(|at| at.saturating_sub(now))
             .fold(IDLE_TICK, Duration::min);
         let mut presses = Vec::with_capacity(2);
-        let mut disconnected = false;
-        let mut next = edges.recv_timeout(timeout);
-        loop {
-            match next {
-                Ok(Edge {
-                    button,
-                    pressed,
-                    at,
-                }) => {
-                    let d = &mut buttons[button as usize].1;
-                    let at = at.saturating_duration_since(start);
-                    presses.extend(d.edge(at, pressed).map(|p| (button, p)));
-                }
-                Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => {
-                    disconnected = true;
-                    break;
-                }
-            }
-            next = edges.try_recv().map_err(|e| match e {
-                TryRecvError::Empty => RecvTimeoutError::Timeout,
-                TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-            });
+        let first = match edges.recv_timeout(timeout) {
+            Ok(edge) => Some(edge),
+            Err(RecvTimeoutError::Timeout) => None,
+            // Only once every queued edge is handled and its press sent.
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        for edge in first.into_iter().chain(edges.try_iter()) {
+            let d = &mut buttons[edge.button as usize].1;
+            let at = edge.at.saturating_duration_since(start);
+            presses.extend(d.edge(at, edge.pressed).map(|p| (edge.button, p)));
         }
         let now = start.elapsed();
         for (button, d) in &mut buttons {
@@ -84,11 +71,6 @@ fn run(
             if tx.send(action).is_err() {
                 return;
             }
-        }
-        // After the presses its last edges made: a source that sent a release and closed
-        // still gets its press out.
-        if disconnected {
-            return;
         }
     }
 }
