@@ -251,6 +251,28 @@ class Ema:
                 e.copy_(v)
 
 
+class Teachers:
+    """An ensemble of trained checkpoints whose averaged, softened predictions the student
+    learns from (knowledge distillation, Hinton et al. 2015). Each teacher sees the
+    student's augmented batch and its mirror image, so the targets follow the augmentation."""
+
+    def __init__(self, paths: list[Path], device: torch.device):
+        self.models = []
+        for path in paths:
+            ck = torch.load(path, weights_only=False, map_location="cpu")
+            m = EmotionNet(ck["width"], ck.get("arch", "vgg8"))
+            m.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["model"].items()})
+            self.models.append(m.to(device, memory_format=torch.channels_last).eval())
+        self.names = [str(p) for p in paths]
+
+    @torch.no_grad()
+    def probs(self, x: torch.Tensor, temp: float, bf16: bool) -> torch.Tensor:
+        both = torch.cat([x, torch.flip(x, dims=[3])]).contiguous(memory_format=torch.channels_last)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = torch.stack([m(both).float() for m in self.models])
+        return F.softmax(logits / temp, 2).view(-1, 2, *x.shape[:1], logits.shape[-1]).mean((0, 1))
+
+
 def lr_at(step: int, total: int, warmup: int, peak: float) -> float:
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -273,6 +295,7 @@ def train(args, data, run: Path) -> None:
     cw = torch.tensor((freq.sum() / freq) ** 0.5, dtype=torch.float32)
     cw = cw / (cw * torch.tensor(freq / freq.sum(), dtype=torch.float32)).sum()
     criterion = nn.CrossEntropyLoss(weight=cw.to(device), label_smoothing=args.label_smoothing)
+    teachers = Teachers(args.teacher, device) if args.teacher else None
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (no_decay if p.ndim == 1 else decay).append(p)
@@ -330,6 +353,11 @@ def train(args, data, run: Path) -> None:
             loss = criterion(logits.float(), y)
             if keep < 1.0:
                 loss = keep * loss + (1 - keep) * criterion(logits.float(), y_mixed)
+            if teachers:
+                # T^2 keeps the soft term's gradients on the scale of the hard one's.
+                soft = teachers.probs(x, args.kd_temp, args.bf16)
+                kd = F.kl_div(F.log_softmax(logits.float() / args.kd_temp, 1), soft, reduction="batchmean")
+                loss = (1 - args.kd_alpha) * loss + args.kd_alpha * args.kd_temp**2 * kd
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -349,7 +377,8 @@ def train(args, data, run: Path) -> None:
         if max(acc, acc_ema) > best:
             best, which = max((acc_ema, "ema"), (acc, "live"))
             state = (ema.model if which == "ema" else model).state_dict()
-            torch.save({"model": state, "epoch": epoch + 1, "acc": best, "weights": which, "width": args.width, "arch": args.arch}, run / "best.pt")
+            torch.save({"model": state, "epoch": epoch + 1, "acc": best, "weights": which, "width": args.width, "arch": args.arch,
+                        "teachers": teachers.names if teachers else []}, run / "best.pt")
         torch.save({"model": model.state_dict(), "ema": ema.model.state_dict(), "opt": opt.state_dict(),
                     "gen": gen.get_state(), "epoch": epoch + 1, "best": best, "elapsed": elapsed}, run / "last.pt.tmp")
         os.replace(run / "last.pt.tmp", last)  # atomic: a kill mid-save keeps the previous epoch
@@ -455,6 +484,7 @@ def export(args, data, run: Path, out_dir: Path) -> None:
         "architecture": f"EmotionNet {arch} width {ck['width']}, {count_macs(model)/1e6:.1f} M MACs",
         "int8_f32_convs": f32_convs,
         "selected_epoch": ck["epoch"],
+        "distilled_from": [Path(t).parent.name for t in ck.get("teachers", [])],
         "training_seconds": training_seconds(run / "log.csv"),
         "recipe_commit": git_commit(),
         "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -535,6 +565,10 @@ def main() -> None:
     ap.add_argument("--ema", type=float, default=0.999)
     ap.add_argument("--label-smoothing", type=float, default=0.1)
     ap.add_argument("--cutmix", type=float, default=0.0, help="probability of CutMix per batch (0 = off)")
+    ap.add_argument("--teacher", type=Path, action="append", default=[],
+                    help="a trained RUN/best.pt to distil from (repeat for an ensemble)")
+    ap.add_argument("--kd-alpha", type=float, default=0.7, help="weight of the distillation term (with --teacher)")
+    ap.add_argument("--kd-temp", type=float, default=4.0, help="softmax temperature of the distillation term")
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--arch", choices=sorted(ARCHS), default="s2")
     ap.add_argument("--f32-convs", type=int, help="leave the first N convs in f32 in the int8 model (default: the arch's)")
