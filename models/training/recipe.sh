@@ -1,0 +1,20 @@
+#!/bin/sh
+# Regenerates the shipped model (README.md): five teachers, a student distilled from them,
+# a second learning-rate cycle of the student, then the f32 + int8 export into models/.
+# Every step resumes from its checkpoints, so rerun this after any interruption; finished
+# steps are skipped. Hours on a GPU, days on a 2-core CPU.
+set -eu
+cd "$(dirname "$0")"
+PY=${PYTHON:-.venv/bin/python}
+step() { run=$1; shift; "$PY" train.py --resume --train-only --cache runs --run "runs/$run" "$@"; }
+
+step teacher-s2-seed0 --arch s2 --seed 0
+step teacher-s2-seed1 --arch s2 --seed 1
+step teacher-vgg8-seed0 --arch vgg8 --seed 0
+step teacher-vgg8-seed1 --arch vgg8 --seed 1
+step teacher-p8-seed1 --arch p8 --seed 1
+set --
+for t in s2-seed0 s2-seed1 vgg8-seed0 vgg8-seed1 p8-seed1; do set -- "$@" --teacher "runs/teacher-$t/best.pt"; done
+step student --seed 12 --epochs 72 --kd-alpha 0.7 --kd-temp 2 "$@"
+step student-cycle2 --seed 21 --epochs 34 --lr 0.01 --kd-alpha 0.7 --kd-temp 2 --init-from runs/student/best.pt "$@"
+"$PY" train.py --export-only --cache runs --run runs/student-cycle2
