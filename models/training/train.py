@@ -270,7 +270,8 @@ class Teachers:
         both = torch.cat([x, torch.flip(x, dims=[3])]).contiguous(memory_format=torch.channels_last)
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = torch.stack([m(both).float() for m in self.models])
-        return F.softmax(logits / temp, 2).view(-1, 2, *x.shape[:1], logits.shape[-1]).mean((0, 1))
+        # [teacher, view, image, class] -> the mean over teachers and views
+        return F.softmax(logits / temp, 2).view(len(self.models), 2, len(x), -1).mean((0, 1))
 
 
 def lr_at(step: int, total: int, warmup: int, peak: float) -> float:
@@ -568,7 +569,7 @@ def main() -> None:
     ap.add_argument("--teacher", type=Path, action="append", default=[],
                     help="a trained RUN/best.pt to distil from (repeat for an ensemble)")
     ap.add_argument("--kd-alpha", type=float, default=0.7, help="weight of the distillation term (with --teacher)")
-    ap.add_argument("--kd-temp", type=float, default=4.0, help="softmax temperature of the distillation term")
+    ap.add_argument("--kd-temp", type=float, default=2.0, help="softmax temperature of the distillation term")
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--arch", choices=sorted(ARCHS), default="s2")
     ap.add_argument("--f32-convs", type=int, help="leave the first N convs in f32 in the int8 model (default: the arch's)")
