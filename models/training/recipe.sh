@@ -1,6 +1,6 @@
 #!/bin/sh
 # Regenerates the shipped model (README.md): five teachers, a student distilled from them,
-# a second learning-rate cycle of the student, then the f32 + int8 export into models/.
+# two more learning-rate cycles of the student, then the f32 + int8 export into models/.
 # Every step resumes from its checkpoints, so rerun this after any interruption; finished
 # steps are skipped. Hours on a GPU, days on a 2-core CPU.
 set -eu
@@ -17,4 +17,5 @@ set --
 for t in s2-seed0 s2-seed1 vgg8-seed0 vgg8-seed1 p8-seed1; do set -- "$@" --teacher "runs/teacher-$t/best.pt"; done
 step student --seed 12 --epochs 72 --kd-alpha 0.7 --kd-temp 2 "$@"
 step student-cycle2 --seed 21 --epochs 34 --lr 0.01 --kd-alpha 0.7 --kd-temp 2 --init-from runs/student/best.pt "$@"
-"$PY" train.py --export-only --cache runs --run runs/student-cycle2
+step student-cycle3 --seed 31 --epochs 12 --lr 0.005 --warmup 1 --kd-alpha 0.7 --kd-temp 2 --init-from runs/student-cycle2/best.pt "$@"
+"$PY" train.py --export-only --cache runs --run runs/student-cycle3
