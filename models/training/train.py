@@ -251,18 +251,21 @@ class Ema:
                 e.copy_(v)
 
 
+def load_best(path: Path) -> tuple[EmotionNet, dict]:
+    """A RUN/best.pt as the network it holds (on the CPU), and the checkpoint."""
+    ck = torch.load(path, weights_only=False, map_location="cpu")
+    model = EmotionNet(ck["width"], ck.get("arch", "vgg8"))
+    model.load_state_dict(ck["model"])
+    return model, ck
+
+
 class Teachers:
     """An ensemble of trained checkpoints whose averaged, softened predictions the student
     learns from (knowledge distillation, Hinton et al. 2015). Each teacher sees the
     student's augmented batch and its mirror image, so the targets follow the augmentation."""
 
     def __init__(self, paths: list[Path], device: torch.device):
-        self.models = []
-        for path in paths:
-            ck = torch.load(path, weights_only=False, map_location="cpu")
-            m = EmotionNet(ck["width"], ck.get("arch", "vgg8"))
-            m.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["model"].items()})
-            self.models.append(m.to(device, memory_format=torch.channels_last).eval())
+        self.models = [load_best(p)[0].to(device, memory_format=torch.channels_last).eval() for p in paths]
         self.names = [str(p) for p in paths]
 
     @torch.no_grad()
@@ -442,10 +445,8 @@ def export(args, data, run: Path, out_dir: Path) -> None:
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-    ck = torch.load(run / "best.pt", weights_only=False, map_location="cpu")
+    model, ck = load_best(run / "best.pt")
     arch = ck.get("arch", "vgg8")
-    model = EmotionNet(ck["width"], arch)
-    model.load_state_dict(ck["model"])
     fused = fused_for_export(model)
     f32_convs = F32_CONVS.get(arch, 0) if args.f32_convs is None else args.f32_convs
     out_dir.mkdir(parents=True, exist_ok=True)

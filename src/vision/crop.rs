@@ -12,8 +12,8 @@
 //! at 1.1 (0.538; 0.535 at 1.0 and 1.2, 0.498 at 1.5). Shifting the crop up or down by 5-15%
 //! of the box changed less than two frames in 60, so the crop stays centred. With the
 //! distilled models shipped since, 1.1 is still best (second cycle, 70.9%: 70% at 1.0, 73.3%
-//! at 1.1 and 1.2, 65% at 1.3; the third cycle reads 75% at 1.1). Re-run the sweep (`crop_scale_sweep` in tests/it/vision.rs) when the model
-//! changes.
+//! at 1.1 and 1.2, 65% at 1.3; the third cycle reads 75% at 1.1). Re-run the sweep
+//! (`crop_scale_sweep` in tests/it/vision.rs) when the model changes.
 
 use super::FaceBox;
 use crate::camera::GrayFrame;
