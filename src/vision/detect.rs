@@ -1,4 +1,5 @@
-//! Face detection with SeetaFace (the `rustface` crate), its model embedded in the binary.
+//! Face detection with SeetaFace (the `rustface` crate, vendored with a faster inner loop:
+//! `rustface/README.md`), its model embedded in the binary.
 //!
 //! rustface's quirks, and what this wrapper does about them:
 //! - its sliding window is 40 px and `set_min_face_size` does nothing, so the smallest face
