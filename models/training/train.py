@@ -277,6 +277,89 @@ class Teachers:
         return F.softmax(logits / temp, 2).view(len(self.models), 2, len(x), -1).mean((0, 1))
 
 
+# ----------------------------------------------------------------------------- int8 fine-tuning
+class FakeQuantConv(nn.Conv2d):
+    """A BatchNorm-folded conv whose weights are rounded to per-tensor symmetric int8 in the
+    forward pass, as the exported QLinearConv holds them (straight-through gradients)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight
+        scale = w.detach().abs().max().clamp_min(1e-12) / 127
+        return self._conv_forward(x, w + ((w / scale).round().clamp(-127, 127) * scale - w).detach(), self.bias)
+
+
+class FakeQuantAct(nn.Module):
+    """An activation rounded to uint8 over the range that the exporter's MinMax calibration
+    gives it (set by calibrate_qat; the range always holds 0, as onnxruntime's does)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("lo", torch.zeros(()))
+        self.register_buffer("hi", torch.ones(()))
+        self.observing = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.observing:
+            self.lo, self.hi = torch.minimum(self.lo, x.min()), torch.maximum(self.hi, x.max())
+            return x
+        scale = ((self.hi - self.lo) / 255).clamp_min(1e-12)
+        zero = (-self.lo / scale).round().to(torch.int32)
+        return torch.fake_quantize_per_tensor_affine(x.float(), scale.float(), zero, 0, 255)
+
+
+def to_qat(model: EmotionNet) -> nn.Sequential:
+    """The network as the int8 export will run it: BatchNorm folded, int8 weights, and a uint8
+    rounding of the input, of every Relu's output (MaxPool keeps its input's) and of the logits."""
+    layers: list[nn.Module] = [FakeQuantAct()]
+    fused = fused_for_export(model).train()
+    for block in [*fused.features, *fused.head]:
+        for m in block if isinstance(block, nn.Sequential) else [block]:
+            if isinstance(m, nn.Conv2d):
+                q = FakeQuantConv(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding)
+                q.load_state_dict(m.state_dict())
+                m = q
+            if not isinstance(m, nn.Identity):
+                layers.append(m)
+            if isinstance(m, nn.ReLU):
+                layers.append(FakeQuantAct())
+    return nn.Sequential(*layers, FakeQuantAct(), nn.Flatten())
+
+
+def from_qat(qat: nn.Sequential, width: int, arch: str) -> dict:
+    """An EmotionNet state dict holding the fine-tuned weights: each BatchNorm an identity
+    carrying its conv's bias, so fused_for_export gives back exactly the fine-tuned convs."""
+    net = EmotionNet(width, arch)
+    convs = iter(m for m in qat if isinstance(m, FakeQuantConv))
+    with torch.no_grad():
+        for block in [*net.features, *net.head]:
+            if isinstance(block, nn.Sequential) and isinstance(block[0], nn.Conv2d):
+                q, bn = next(convs), block[1]
+                block[0].weight.copy_(q.weight)
+                bn.weight.fill_(1), bn.bias.copy_(q.bias), bn.running_mean.zero_(), bn.running_var.fill_(1 - bn.eps)
+            elif isinstance(block, nn.Conv2d):
+                q = next(convs)
+                block.weight.copy_(q.weight), block.bias.copy_(q.bias)
+    return net.state_dict()
+
+
+@torch.no_grad()
+def calibrate_qat(model: nn.Module, calib_u8: np.ndarray) -> None:
+    """MinMax ranges of every FakeQuantAct over the calibration images, unrounded as the
+    exporter sees them."""
+    acts = [m for m in model.modules() if isinstance(m, FakeQuantAct)]
+    for a in acts:
+        a.lo.zero_(), a.hi.zero_()
+        a.observing = True
+    predict(model, calib_u8)
+    for a in acts:
+        a.observing = False
+
+
+def calibration_images(xtr: np.ndarray, n: int) -> np.ndarray:
+    """The training images that calibrate int8, the same for fine-tuning and export."""
+    return xtr[np.random.default_rng(1).choice(len(xtr), n, replace=False)]
+
+
 def lr_at(step: int, total: int, warmup: int, peak: float) -> float:
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -291,7 +374,15 @@ def train(args, data, run: Path) -> None:
     device = torch.device(args.device)
     torch.backends.cudnn.benchmark = True
     # channels_last + bf16 autocast: ~1.5x faster on AVX512-BF16 CPUs, same accuracy.
-    model = EmotionNet(args.width, args.arch).to(device, memory_format=torch.channels_last)
+    model = EmotionNet(args.width, args.arch)
+    calib = None
+    if args.qat:
+        if not args.init_from:
+            sys.exit("--qat fine-tunes trained weights: pass --init-from")
+        net, ck = load_best(args.init_from)
+        args.width, args.arch, args.bf16 = ck["width"], ck.get("arch", "vgg8"), False  # bf16 would blur the rounding
+        model, calib = to_qat(net), calibration_images(xtr, args.calib)
+    model = model.to(device, memory_format=torch.channels_last)
     ema = Ema(model, args.ema)
     # sqrt-inverse-frequency class weights: keeps rare disgust from collapsing without
     # trading much accuracy on the common classes.
@@ -327,8 +418,9 @@ def train(args, data, run: Path) -> None:
     elif args.init_from:
         # A new learning-rate cycle from trained weights (an SGDR warm restart), not a resume.
         ck = torch.load(args.init_from, weights_only=False, map_location=device)
-        model.load_state_dict(ck["model"])
-        ema.model.load_state_dict(ck["model"])
+        if not args.qat:  # to_qat has them already
+            model.load_state_dict(ck["model"])
+            ema.model.load_state_dict(ck["model"])
         print(f"starting from the weights in {args.init_from} (epoch {ck['epoch']})", flush=True)
     log_path = run / "log.csv"
     if start_epoch == 0:
@@ -339,6 +431,8 @@ def train(args, data, run: Path) -> None:
     epoch = start_epoch
     while epoch < args.epochs:
         t0 = time.time()
+        if args.qat:
+            calibrate_qat(model, calib)  # this epoch's rounding ranges, from its starting weights
         model.train()
         perm = torch.randperm(len(xtr), generator=gen).to(device)
         loss_sum = torch.zeros((), device=device)
@@ -370,6 +464,9 @@ def train(args, data, run: Path) -> None:
             correct += (logits.argmax(1) == y).sum()
             seen += len(idx)
         loss_sum, correct = loss_sum.item(), correct.item()
+        if args.qat:
+            for m in (model, ema.model):
+                calibrate_qat(m, calib)
         acc = accuracy(predict(model, xva), yva)
         acc_ema = accuracy(predict(ema.model, xva), yva)
         secs = time.time() - t0
@@ -380,7 +477,8 @@ def train(args, data, run: Path) -> None:
               f"PublicTest {acc:.4f} ema {acc_ema:.4f} ({secs:.0f}s)", flush=True)
         if max(acc, acc_ema) > best:
             best, which = max((acc_ema, "ema"), (acc, "live"))
-            state = (ema.model if which == "ema" else model).state_dict()
+            chosen = ema.model if which == "ema" else model
+            state = from_qat(chosen, args.width, args.arch) if args.qat else chosen.state_dict()
             torch.save({"model": state, "epoch": epoch + 1, "acc": best, "weights": which, "width": args.width, "arch": args.arch,
                         "teachers": teachers.names if teachers else []}, run / "best.pt")
         torch.save({"model": model.state_dict(), "ema": ema.model.state_dict(), "opt": opt.state_dict(),
@@ -458,8 +556,7 @@ def export(args, data, run: Path, out_dir: Path) -> None:
     onnx.checker.check_model(onnx.load(str(f32_path)))
 
     xtr, _ = data["Training"]
-    rng = np.random.default_rng(args.seed)
-    calib = xtr[rng.choice(len(xtr), args.calib, replace=False)]
+    calib = calibration_images(xtr, args.calib)
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -569,6 +666,8 @@ def main() -> None:
     ap.add_argument("--cutmix", type=float, default=0.0, help="probability of CutMix per batch (0 = off)")
     ap.add_argument("--teacher", type=Path, action="append", default=[],
                     help="a trained RUN/best.pt to distil from (repeat for an ensemble)")
+    ap.add_argument("--qat", action="store_true",
+                    help="quantisation-aware fine-tuning of --init-from: trains through int8 rounding")
     ap.add_argument("--kd-alpha", type=float, default=0.7, help="weight of the distillation term (with --teacher)")
     ap.add_argument("--kd-temp", type=float, default=2.0, help="softmax temperature of the distillation term")
     ap.add_argument("--width", type=int, default=32)
