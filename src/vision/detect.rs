@@ -202,6 +202,30 @@ mod tests {
         GrayFrame::new(w, h, data).unwrap()
     }
 
+    #[test]
+    fn the_vendored_inner_product_matches_a_plain_sum_at_every_length() {
+        // The eight-lane sum (rustface/README.md): every length covers full lanes and a tail.
+        for n in 0..40 {
+            let left: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+            let right: Vec<f32> = (0..n).map(|i| 1.5 - i as f32 * 0.05).collect();
+            let exact: f64 = left
+                .iter()
+                .zip(&right)
+                .map(|(l, r)| *l as f64 * *r as f64)
+                .sum();
+            let got = rustface::math::vector_inner_product(&left, &right);
+            assert!(
+                (got as f64 - exact).abs() < 1e-4,
+                "length {n}: {got} vs {exact}"
+            );
+        }
+        // Unequal lengths: the shorter one decides, as upstream's zip did.
+        assert_eq!(
+            rustface::math::vector_inner_product(&[1.0; 9], &[2.0; 20]),
+            18.0
+        );
+    }
+
     fn b(x: i32, y: i32, side: u32, score: f64) -> FaceBox {
         FaceBox {
             x,
