@@ -27,7 +27,7 @@ step teacher-s2w48-seed3 --arch s2 --width 48 --seed 3 --epochs 66
 set --
 for t in vgg8w64-seed2 vgg8w64-seed3 s2w64-seed2 s2w48-seed3; do set -- "$@" --teacher "runs/teacher-$t/best.pt"; done
 step student-cycle4 --seed 44 --epochs 30 --lr 0.01 --kd-alpha 0.7 --kd-temp 2 --init-from runs/student-cycle3/best.pt "$@"
-# Quantisation-aware fine-tuning, distilled from the float student it starts from.
-step student-int8 --qat --seed 51 --epochs 3 --lr 0.002 --warmup 0 --kd-alpha 0.7 --kd-temp 2 \
-    --init-from runs/student-cycle4/best.pt --teacher runs/student-cycle4/best.pt
+# Quantisation-aware fine-tuning, still distilled from the wider teachers.
+step student-int8 --qat --seed 65 --epochs 22 --lr 0.01 --kd-alpha 0.7 --kd-temp 2 \
+    --init-from runs/student-cycle4/best.pt "$@"
 "$PY" train.py --export-only --cache runs --run runs/student-int8
