@@ -422,8 +422,8 @@ def train(args, data, run: Path) -> None:
         sys.exit(f"{last} exists: pass --resume to continue it, or --run to start a new run")
     elif args.init_from:
         # A new learning-rate cycle from trained weights (an SGDR warm restart), not a resume.
-        ck = torch.load(args.init_from, weights_only=False, map_location=device)
-        if not args.qat:  # to_qat has them already
+        if not args.qat:  # --qat loaded them above, into to_qat
+            ck = torch.load(args.init_from, weights_only=False, map_location=device)
             model.load_state_dict(ck["model"])
             ema.model.load_state_dict(ck["model"])
         print(f"starting from the weights in {args.init_from} (epoch {ck['epoch']})", flush=True)
